@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/auth"
+)
+
+// env returns a getenv over a fixed map, so tests never read the real one.
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestBadSettingsExit2WithOneLine(t *testing.T) {
+	data := t.TempDir()
+	cases := []struct {
+		name   string
+		args   []string
+		getenv func(string) string
+		want   string
+	}{
+		{"bad duration env", nil, env("SWITCHBOARD_READ_TIMEOUT", "soon"), "SWITCHBOARD_READ_TIMEOUT"},
+		{"bad int env", nil, env("SWITCHBOARD_BODY_LIMIT", "lots"), "SWITCHBOARD_BODY_LIMIT"},
+		{"bad addr", []string{"--addr", "nowhere"}, env(), "--addr"},
+		{"bad log level", nil, env("SWITCHBOARD_LOG_LEVEL", "loud"), "--log-level"},
+		{"bad redis scheme", nil, env("SWITCHBOARD_REDIS_URL", "http://x"), "--redis-url"},
+		{"negative timeout", []string{"--write-timeout", "-1s"}, env(), "--write-timeout"},
+		{"zero rate", []string{"--rate-subject", "0"}, env(), "--rate-subject"},
+		{"bad proxy", []string{"--trusted-proxies", "10.0.0.1,banana"}, env(), "--trusted-proxies"},
+		{"jwks without issuer", []string{"--jwks", "/tmp/x.json"}, env(), "--jwks"},
+		{"unknown flag", []string{"--colour", "red"}, env(), "colour"},
+		{"unknown command", []string{"frobnicate"}, env(), "frobnicate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"serve", "--data", data}, tc.args...)
+			if tc.name == "unknown command" {
+				args = tc.args
+			}
+			code := run(t.Context(), args, &stdout, &stderr, tc.getenv)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			msg := stderr.String()
+			if tc.name != "unknown flag" && strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+				t.Fatalf("want one line, got %q", msg)
+			}
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("message %q does not name %s", msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagBeatsEnv(t *testing.T) {
+	var c Config
+	s := newSettings("t", &bytes.Buffer{})
+	registerServe(s, &c)
+	if err := s.parse([]string{"--addr", ":9000"}, env("SWITCHBOARD_ADDR", ":7000", "SWITCHBOARD_CORS_ORIGINS", "https://a, https://b")); err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":9000" || len(c.HTTP.CORSOrigins) != 2 || c.HTTP.CORSOrigins[1] != "https://b" {
+		t.Fatalf("config %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSanitizedHidesRedisPassword(t *testing.T) {
+	c := Config{RedisURL: "redis://user:hunter2@redis:6379/0"}
+	if s := fmt.Sprintf("%+v", c.Sanitized()); strings.Contains(s, "hunter2") {
+		t.Fatalf("sanitized config shows the password: %s", s)
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	data := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"token", "--sub", "alice", "--role", "agent", "--ttl", "2h", "--data", data}, &stdout, &stderr, env())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	tok := strings.TrimSuffix(stdout.String(), "\n")
+	if strings.ContainsAny(tok, " \n") || strings.Count(tok, ".") != 2 {
+		t.Fatalf("stdout is not the token alone: %q", stdout.String())
+	}
+	keyFile := filepath.Join(data, "keys")
+	key, err := auth.LoadOrCreateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := auth.NewVerifier(auth.Config{}, key).Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.Subject != "alice" || cl.Role != auth.RoleAgent || time.Until(cl.ExpiresAt.Time) < 119*time.Minute {
+		t.Fatalf("claims %+v", cl)
+	}
+	for _, args := range [][]string{
+		{"token", "--role", "agent", "--data", data},
+		{"token", "--sub", "a", "--role", "wizard", "--data", data},
+		{"token", "--sub", "a", "--role", "agent", "--ttl", "-5m", "--data", data},
+	} {
+		stdout.Reset()
+		if code := run(t.Context(), args, &stdout, &stderr, env()); code != exitUsage || stdout.Len() != 0 {
+			t.Fatalf("%v: exit %d, stdout %q", args, code, stdout.String())
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var stdout bytes.Buffer
+	if code := run(t.Context(), []string{"version"}, &stdout, &bytes.Buffer{}, env()); code != 0 || !strings.HasPrefix(stdout.String(), "switchboard ") {
+		t.Fatalf("exit %d, %q", code, stdout.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to write from the server goroutine
+// while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listenLine = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+
+// startServe runs `switchboard serve` in process on a free port and returns
+// its address and a stop function that cancels (as SIGTERM does) and waits.
+func startServe(t *testing.T, data string, extra ...string) (addr string, logs *syncBuffer, stop func() int) {
+	t.Helper()
+	logs = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, extra...)
+	go func() { done <- run(ctx, args, &bytes.Buffer{}, logs, env()) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := listenLine.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("serve exited %d: %s", code, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not start: %s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var once sync.Once
+	code := 0
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return addr, logs, stop
+}
+
+func TestServeZeroConfigRestartKeepsKey(t *testing.T) {
+	data := t.TempDir()
+	addr, logs, stop := startServe(t, data)
+	res, err := http.Get("http://" + addr + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	var stdout bytes.Buffer
+	if code := run(t.Context(), []string{"token", "--sub", "zoe", "--role", "customer", "--data", data}, &stdout, &bytes.Buffer{}, env()); code != 0 {
+		t.Fatal("token failed")
+	}
+	tok := strings.TrimSpace(stdout.String())
+	me := func(addr string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if s := me(addr); s != 200 {
+		t.Fatalf("/v1/me = %d", s)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	// One JSON object per log line, with a request line for /v1/me.
+	sawRequest := false
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["msg"] == "request" && m["route"] == "/v1/me" && m["request_id"] != "" {
+			sawRequest = true
+		}
+		if strings.Contains(line, tok) {
+			t.Fatal("a token was logged")
+		}
+	}
+	if !sawRequest {
+		t.Fatal("no access-log line for /v1/me")
+	}
+	fi, err := os.Stat(filepath.Join(data, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keyFiles []string
+	filepath.Walk(filepath.Join(data, "keys"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			keyFiles = append(keyFiles, p)
+			if info.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %v, want 0600", p, info.Mode().Perm())
+			}
+		}
+		return nil
+	})
+	if len(keyFiles) == 0 || !fi.IsDir() {
+		t.Fatal("no key file written")
+	}
+	// Restart on the same data: the old token still verifies (same key).
+	addr2, _, _ := startServe(t, data)
+	if s := me(addr2); s != 200 {
+		t.Fatalf("after restart /v1/me = %d", s)
+	}
+}
+
+func TestServePortTaken(t *testing.T) {
+	addr, _, _ := startServe(t, t.TempDir())
+	var stderr bytes.Buffer
+	code := run(t.Context(), []string{"serve", "--addr", addr, "--data", t.TempDir()}, &bytes.Buffer{}, &stderr, env())
+	if code != exitFail || !strings.Contains(stderr.String(), "listen on "+addr) {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/state/backend"
+)
+
+func keyDir(data string) string { return filepath.Join(data, "keys") }
+
+// serve runs the gateway until ctx ends (SIGTERM or SIGINT), then drains.
+func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+	var c Config
+	s := newSettings("switchboard serve", stderr)
+	registerServe(s, &c)
+	if err := s.parse(args, getenv); err != nil {
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return exitUsage
+	}
+	if err := c.Validate(); err != nil {
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return exitUsage
+	}
+	log := newLogger(stderr, c)
+	if err := runServer(ctx, c, log); err != nil {
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// runServer opens the backends, serves until ctx ends, then drains within
+// ShutdownTimeout and closes everything in reverse order.
+func runServer(ctx context.Context, c Config, log *slog.Logger) error {
+	log.Info("starting", "version", version, "config", c.Sanitized())
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := backend.Open(ctx, backend.Config{RedisURL: c.RedisURL, RedisPrefix: c.RedisPrefix, DataDir: c.Data})
+	if err != nil {
+		return fmt.Errorf("state backend: %w", err)
+	}
+	defer store.Close()
+
+	key, err := auth.LoadOrCreateKey(keyDir(c.Data))
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	var external []auth.KeySource
+	if c.JWKS != "" {
+		src, err := jwksSource(c)
+		if err != nil {
+			return fmt.Errorf("jwks: %w", err)
+		}
+		external = append(external, src)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := gateway.New(c.HTTP, gateway.Deps{
+		Store:    store,
+		Issuer:   auth.NewIssuer(c.Auth, key, store),
+		Verifier: auth.NewVerifier(c.Auth, key, external...),
+		Logger:   log,
+		Registry: reg,
+	})
+
+	// Listen before serving so a taken port fails start-up with a clear
+	// message instead of a log line from a goroutine.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("draining", "deadline", c.ShutdownTimeout.String())
+	dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}

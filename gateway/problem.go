@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/state"
+)
+
+// problemError is an error that already knows its problem document.
+type problemError struct {
+	status     int
+	code       string
+	detail     string
+	retryAfter int
+}
+
+func (e *problemError) Error() string { return e.code + ": " + e.detail }
+
+// problem returns an error rendered as an RFC 9457 document.
+func problem(status int, code, detail string) error {
+	return &problemError{status: status, code: code, detail: detail}
+}
+
+// fiberCodes maps the errors Fiber and fasthttp raise themselves (routing,
+// body limits, header limits, timeouts) onto our codes.
+var fiberCodes = map[int]string{
+	http.StatusBadRequest:                  api.CodeBadRequest,
+	http.StatusNotFound:                    api.CodeNotFound,
+	http.StatusMethodNotAllowed:            api.CodeMethodNotAllowed,
+	http.StatusRequestTimeout:              api.CodeTimeout,
+	http.StatusRequestEntityTooLarge:       api.CodeTooLarge,
+	http.StatusUnsupportedMediaType:        api.CodeUnsupportedMedia,
+	http.StatusRequestHeaderFieldsTooLarge: api.CodeHeadersTooLarge,
+	http.StatusTooManyRequests:             api.CodeRateLimited,
+	http.StatusServiceUnavailable:          api.CodeUnavailable,
+}
+
+// toProblem is the one place that turns an error into what the client sees.
+// Internal messages never leave it: unknown errors become a bare 500.
+func toProblem(err error) (p *problemError, internal bool) {
+	var pe *problemError
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe, false
+	case errors.As(err, &fe):
+		code, ok := fiberCodes[fe.Code]
+		if !ok {
+			break
+		}
+		detail := ""
+		switch fe.Code {
+		case http.StatusNotFound:
+			detail = "no such route"
+		case http.StatusMethodNotAllowed:
+			detail = "this route does not accept that method"
+		case http.StatusRequestEntityTooLarge:
+			detail = "the request body is larger than this route accepts"
+		case http.StatusRequestHeaderFieldsTooLarge:
+			detail = "the request headers are larger than the server accepts"
+		}
+		return &problemError{status: fe.Code, code: code, detail: detail}, false
+	case errors.Is(err, auth.ErrExpired):
+		return &problemError{status: 401, code: api.CodeTokenExpired, detail: "the token has expired"}, false
+	case errors.Is(err, auth.ErrTokenReused):
+		return &problemError{status: 401, code: api.CodeTokenReused, detail: "this refresh token was already used; its family is revoked, sign in again"}, false
+	case errors.Is(err, auth.ErrInvalidToken):
+		return &problemError{status: 401, code: api.CodeUnauthorized, detail: "the token is not valid"}, false
+	case errors.Is(err, state.ErrNotFound):
+		return &problemError{status: 404, code: api.CodeNotFound, detail: "not found"}, false
+	}
+	return &problemError{status: 500, code: api.CodeInternal, detail: "the server failed; the request ID identifies it in the logs"}, true
+}
+
+// errorHandler renders every error, ours and Fiber's, as problem JSON.
+func errorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		p, internal := toProblem(err)
+		rid := requestID(c)
+		if rid == "" {
+			// fasthttp's own errors (431, 408, 413 while reading) arrive
+			// before any middleware ran.
+			rid = newRequestID()
+			c.Set(headerRequestID, rid)
+		}
+		if internal {
+			log.Error("request failed", "request_id", rid, "method", c.Method(), "path", c.Path(), "err", err)
+		}
+		doc := api.Problem{
+			Type:      api.ProblemTypeBase + p.code,
+			Title:     http.StatusText(p.status),
+			Status:    p.status,
+			Detail:    p.detail,
+			Code:      p.code,
+			RequestID: rid,
+		}
+		if p.retryAfter > 0 {
+			doc.RetryAfter = p.retryAfter
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.retryAfter))
+		}
+		if p.status == http.StatusUnauthorized {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="switchboard"`)
+		}
+		c.Status(p.status)
+		c.Set(fiber.HeaderContentType, api.ProblemContentType)
+		return c.JSON(doc, api.ProblemContentType)
+	}
+}

@@ -1,0 +1,128 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/state"
+)
+
+// Deps are the gateway's collaborators, built by cmd/switchboard.
+type Deps struct {
+	Store    state.Store
+	Issuer   *auth.Issuer
+	Verifier *auth.Verifier
+	// Logger receives access logs and errors; nil discards them.
+	Logger *slog.Logger
+	// Registry receives the gateway's metrics and is served on /metrics;
+	// nil means a fresh registry.
+	Registry *prometheus.Registry
+}
+
+// Server is the Switchboard HTTP gateway.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	app      *fiber.App
+	metrics  *metrics
+	registry *prometheus.Registry
+	// endpoints holds "METHOD /route" for every routed endpoint, so logs and
+	// metrics label unmatched requests "unmatched" instead of by raw path.
+	endpoints map[string]bool
+	draining  atomic.Bool
+}
+
+// New builds the gateway and its routes. cfg must have passed Validate.
+func New(cfg Config, deps Deps) *Server {
+	cfg = cfg.withDefaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		cfg:      cfg,
+		deps:     deps,
+		log:      deps.Logger.With("component", "gateway"),
+		registry: deps.Registry,
+		metrics:  newMetrics(deps.Registry),
+	}
+	fcfg := fiber.Config{
+		AppName:               "switchboard",
+		DisableStartupMessage: true,
+		BodyLimit:             cfg.BodyLimit,
+		ReadBufferSize:        cfg.HeaderLimit,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		Concurrency:           cfg.MaxConns,
+		ErrorHandler:          errorHandler(s.log),
+		JSONEncoder:           json.Marshal,
+		JSONDecoder:           json.Unmarshal,
+		// The route tree is fixed at start; unknown methods on known paths
+		// must be 405, not 404.
+		StrictRouting: false,
+	}
+	if len(cfg.TrustedProxies) > 0 {
+		fcfg.EnableTrustedProxyCheck = true
+		fcfg.TrustedProxies = cfg.TrustedProxies
+		fcfg.ProxyHeader = fiber.HeaderXForwardedFor
+	}
+	s.app = fiber.New(fcfg)
+	s.routes()
+	s.endpoints = map[string]bool{}
+	for _, r := range s.app.GetRoutes(true) {
+		s.endpoints[r.Method+" "+r.Path] = true
+	}
+	return s
+}
+
+// routes wires every endpoint. Middleware order matters: observe first so
+// every request, failed or not, is logged and counted.
+func (s *Server) routes() {
+	app := s.app
+	app.Use(s.observe)
+	if len(s.cfg.CORSOrigins) > 0 {
+		app.Use(cors.New(cors.Config{
+			AllowOrigins:  strings.Join(s.cfg.CORSOrigins, ","),
+			AllowHeaders:  "Authorization, Content-Type, Idempotency-Key, X-Request-ID, Last-Event-ID",
+			ExposeHeaders: "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset",
+			MaxAge:        600,
+		}))
+	}
+	app.Use(s.limitIP)
+
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metricsHandler())
+	app.Get("/openapi.json", s.openapi)
+
+	v1 := app.Group("/v1")
+	v1.Post("/auth/refresh", s.refresh)
+	v1.Get("/me", s.authenticate, s.me)
+	v1.Post("/admin/tokens", s.authenticate, requireRole(auth.RoleAdmin), s.idempotent, s.issueTokens)
+}
+
+// App exposes the Fiber app, for tests (app.Test) and benchmarks.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting, marks the node not ready, tells keep-alive
+// clients to go elsewhere, and waits for requests in flight until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	return s.app.ShutdownWithContext(ctx)
+}

@@ -1,0 +1,122 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxBatch caps how many writes share one transaction, so one commit's
+// dirty pages stay small and no writer waits behind thousands of others.
+const maxBatch = 512
+
+// write is one queued write. fn may run more than once (see commit), so
+// it must compute its results from the transaction it is given and
+// assign, not accumulate, them. after runs in the committer once the
+// transaction holding fn is durable, in commit order: it updates memory
+// (geo index, waiters) so memory never runs ahead of, or out of order
+// with, the file.
+type write struct {
+	fn    func(tx *bolt.Tx) error
+	after func()
+	done  chan error
+}
+
+// update queues fn (and after) for the committer and waits until it is
+// durable. Once queued, the write is waited for even if ctx ends: it will
+// commit anyway, and reporting a cancellation for a write that happened
+// would make a caller retry a claim it already holds.
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
+	w := &write{fn: fn, after: after, done: make(chan error, 1)}
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	select {
+	case s.writes <- w:
+	case <-ctx.Done():
+		s.leave()
+		return ctx.Err()
+	}
+	s.leave()
+	return <-w.done
+}
+
+// commitLoop is the committer: it takes the first queued write, every
+// other write already queued behind it, and commits them in one
+// transaction. Writes arriving during the commit's fsync queue up for the
+// next one, so batches grow with load without any timer (bbolt's own
+// Batch waits up to 10ms for company, which would cap a lone writer at
+// about 100 commits a second).
+func (s *Store) commitLoop() {
+	defer s.wg.Done()
+	batch := make([]*write, 0, maxBatch)
+	for w := range s.writes {
+		batch = append(batch[:0], w)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case w, ok := <-s.writes:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, w)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit commits batch in one transaction. If a write fails, the
+// transaction is rolled back, that write gets its error, and the others
+// run again in a fresh transaction (bbolt has no savepoints). Writes
+// return errors only for the unexpected (a full disk, a corrupt bucket):
+// refusals a caller should see, like a missing group, are results.
+func (s *Store) commit(batch []*write) {
+	for len(batch) > 0 {
+		failed, err := s.tryCommit(batch)
+		if failed < 0 {
+			for _, w := range batch {
+				if err == nil && w.after != nil {
+					w.after()
+				}
+				w.done <- err
+			}
+			return
+		}
+		batch[failed].done <- err
+		batch = append(batch[:failed], batch[failed+1:]...)
+	}
+}
+
+// tryCommit runs batch in one transaction. It returns the index of the
+// write that failed, or -1 with the result of the commit.
+func (s *Store) tryCommit(batch []*write) (int, error) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return -1, fmt.Errorf("embedded: begin: %w", err)
+	}
+	for i, w := range batch {
+		if err := run(w.fn, tx); err != nil {
+			_ = tx.Rollback()
+			return i, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return -1, fmt.Errorf("embedded: commit: %w", err)
+	}
+	return -1, nil
+}
+
+// run calls fn, turning a panic into an error so one bad write cannot
+// kill the committer and with it every other writer.
+func run(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("embedded: write panicked: %v", p)
+		}
+	}()
+	return fn(tx)
+}

@@ -1,0 +1,25 @@
+// Package embedded is the zero-config state.Store: one bbolt file in a
+// data directory, so `switchboard serve` runs with nothing else installed
+// and keeps its state across restarts.
+//
+// Layout. Everything durable lives in bbolt buckets: key/values (value
+// prefixed by its expiry) with an expiry index for the sweeper, ordered
+// indexes (member->score plus a score-ordered key for range scans),
+// streams (entries by big-endian ID, a meta record with length and last
+// ID) with their consumer groups (last-delivered ID and pending entries),
+// and geo points. What is only fast in memory is rebuilt or kept there:
+// an octree over the geo points, rebuilt at Open, and Incr counters,
+// which the state.KV contract lets a single node keep in memory.
+//
+// Writes. Every write goes through one committer goroutine that packs all
+// writes queued while the previous commit was fsyncing into the next bbolt
+// transaction (group commit). A returned write is durable, a lone writer
+// pays one commit, and many concurrent writers share them.
+//
+// Pub/sub is in process: each subscriber has a bounded channel and loses
+// messages when it is full, so a slow subscriber never blocks a publisher
+// (state.PubSub is at-most-once by contract).
+//
+// This package imports only package state, bbolt and the standard
+// library; it must never import gateway, Fiber or a domain.
+package embedded

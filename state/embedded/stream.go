@@ -1,0 +1,280 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/state"
+)
+
+// A stream is a bucket under bucketStreams holding "e", its entries keyed
+// by the 16-byte big-endian ID (so byte order is ID order), "meta", its
+// length and last ID (so XLen and ID generation need no scan), and "g",
+// its consumer groups (group.go).
+var (
+	streamEntries = []byte("e")
+	streamMeta    = []byte("meta")
+	streamGroups  = []byte("g")
+)
+
+func idKey(id state.ID) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, id.Ms)
+	binary.BigEndian.PutUint64(k[8:], id.Seq)
+	return k
+}
+
+func keyID(k []byte) state.ID {
+	return state.ID{Ms: binary.BigEndian.Uint64(k), Seq: binary.BigEndian.Uint64(k[8:])}
+}
+
+// next returns the smallest ID greater than id.
+func next(id state.ID) state.ID {
+	if id.Seq == math.MaxUint64 {
+		return state.ID{Ms: id.Ms + 1}
+	}
+	return state.ID{Ms: id.Ms, Seq: id.Seq + 1}
+}
+
+type streamMetaRec struct {
+	length uint64
+	last   state.ID
+}
+
+func readMeta(sb *bolt.Bucket) streamMetaRec {
+	v := sb.Get(streamMeta)
+	if len(v) != 24 {
+		return streamMetaRec{}
+	}
+	return streamMetaRec{
+		length: binary.BigEndian.Uint64(v),
+		last:   state.ID{Ms: binary.BigEndian.Uint64(v[8:]), Seq: binary.BigEndian.Uint64(v[16:])},
+	}
+}
+
+func writeMeta(sb *bolt.Bucket, m streamMetaRec) error {
+	v := make([]byte, 24)
+	binary.BigEndian.PutUint64(v, m.length)
+	binary.BigEndian.PutUint64(v[8:], m.last.Ms)
+	binary.BigEndian.PutUint64(v[16:], m.last.Seq)
+	return sb.Put(streamMeta, v)
+}
+
+// streamBucket returns stream's bucket, creating it if create is set;
+// nil if absent.
+func streamBucket(tx *bolt.Tx, stream []byte, create bool) (*bolt.Bucket, error) {
+	top := tx.Bucket(bucketStreams)
+	if sb := top.Bucket(stream); sb != nil || !create {
+		return sb, nil
+	}
+	sb, err := top.CreateBucket(stream)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sb.CreateBucket(streamEntries); err != nil {
+		return nil, err
+	}
+	if _, err := sb.CreateBucket(streamGroups); err != nil {
+		return nil, err
+	}
+	return sb, writeMeta(sb, streamMetaRec{})
+}
+
+// XAdd appends values as one transaction and returns their IDs. IDs are
+// generated as Redis does: the millisecond clock, or the last ID's
+// millisecond if the clock is behind it (after a restart with a clock
+// stepped back), with a sequence for entries in the same millisecond.
+func (s *Store) XAdd(ctx context.Context, stream string, values ...[]byte) ([]string, error) {
+	if err := checkName("stream", stream); err != nil {
+		return nil, err
+	}
+	if len(values) == 0 {
+		if err := s.Ping(ctx); err != nil {
+			return nil, err
+		}
+		return []string{}, nil
+	}
+	name := []byte(stream)
+	ids := make([]state.ID, len(values))
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		sb, err := streamBucket(tx, name, true)
+		if err != nil {
+			return err
+		}
+		meta := readMeta(sb)
+		eb := sb.Bucket(streamEntries)
+		// Entries only ever go at the end: full pages, half the splits.
+		eb.FillPercent = 1
+		now := uint64(time.Now().UnixMilli())
+		last := meta.last
+		for i, v := range values {
+			if now > last.Ms {
+				last = state.ID{Ms: now}
+			} else {
+				last = next(last)
+			}
+			ids[i] = last
+			if err := eb.Put(idKey(last), v); err != nil {
+				return err
+			}
+		}
+		meta.last = last
+		meta.length += uint64(len(values))
+		return writeMeta(sb, meta)
+	}, func() { s.streams.wake(stream) })
+	if err != nil {
+		return nil, fmt.Errorf("embedded: xadd: %w", err)
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out, nil
+}
+
+// XLen returns the number of entries in stream.
+func (s *Store) XLen(ctx context.Context, stream string) (int64, error) {
+	if err := checkName("stream", stream); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if sb, _ := streamBucket(tx, []byte(stream), false); sb != nil {
+			n = int64(readMeta(sb).length)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("embedded: xlen: %w", err)
+	}
+	return n, nil
+}
+
+// XRead returns up to count entries after the ID after, waiting up to
+// block for some if there are none.
+func (s *Store) XRead(ctx context.Context, stream, after string, count int, block time.Duration) ([]state.Entry, error) {
+	if err := checkName("stream", stream); err != nil {
+		return nil, err
+	}
+	if err := checkCount("count", count); err != nil {
+		return nil, err
+	}
+	from, err := state.ParseID(after)
+	if err != nil {
+		return nil, err
+	}
+	name := []byte(stream)
+	out, err := s.blocking(ctx, stream, block, func() ([]state.Entry, error) {
+		var out []state.Entry
+		err := s.view(ctx, func(tx *bolt.Tx) error {
+			if sb, _ := streamBucket(tx, name, false); sb != nil {
+				out = readAfter(sb.Bucket(streamEntries), from, count)
+			}
+			return nil
+		})
+		return out, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: xread: %w", err)
+	}
+	return out, nil
+}
+
+// readAfter returns up to count (0: all) entries after from, copied out
+// of the transaction.
+func readAfter(eb *bolt.Bucket, from state.ID, count int) []state.Entry {
+	var out []state.Entry
+	c := eb.Cursor()
+	for k, v := c.Seek(idKey(next(from))); k != nil; k, v = c.Next() {
+		out = append(out, state.Entry{ID: keyID(k).String(), Data: bytes.Clone(v)})
+		if count > 0 && len(out) == count {
+			break
+		}
+	}
+	return out
+}
+
+// blocking calls read until it returns entries, and when it returns none
+// waits up to block for an XAdd to stream before trying again. It holds
+// no lock while it waits; ctx and Close end the wait.
+func (s *Store) blocking(ctx context.Context, stream string, block time.Duration, read func() ([]state.Entry, error)) ([]state.Entry, error) {
+	if block <= 0 {
+		return read()
+	}
+	timer := time.NewTimer(block)
+	defer timer.Stop()
+	for {
+		// Watch before reading, so an XAdd between the read and the wait
+		// still wakes us.
+		w := s.streams.watch(stream)
+		out, err := read()
+		if err != nil || len(out) > 0 {
+			s.streams.release(stream, w)
+			return out, err
+		}
+		select {
+		case <-w.ch:
+			s.streams.release(stream, w)
+		case <-timer.C:
+			s.streams.release(stream, w)
+			return nil, nil
+		case <-ctx.Done():
+			s.streams.release(stream, w)
+			return nil, ctx.Err()
+		case <-s.done:
+			s.streams.release(stream, w)
+			return nil, errClosed
+		}
+	}
+}
+
+// XRevRange returns up to count (0: all) entries before the ID before
+// ("" for the end), newest first.
+func (s *Store) XRevRange(ctx context.Context, stream, before string, count int) ([]state.Entry, error) {
+	if err := checkName("stream", stream); err != nil {
+		return nil, err
+	}
+	if err := checkCount("count", count); err != nil {
+		return nil, err
+	}
+	var until state.ID
+	if before != "" {
+		var err error
+		if until, err = state.ParseID(before); err != nil {
+			return nil, err
+		}
+	}
+	var out []state.Entry
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		sb, _ := streamBucket(tx, []byte(stream), false)
+		if sb == nil {
+			return nil
+		}
+		c := sb.Bucket(streamEntries).Cursor()
+		var k, v []byte
+		if before == "" {
+			k, v = c.Last()
+		} else if k, _ = c.Seek(idKey(until)); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev() // Seek lands on the first ID >= before
+		}
+		for ; k != nil; k, v = c.Prev() {
+			out = append(out, state.Entry{ID: keyID(k).String(), Data: bytes.Clone(v)})
+			if count > 0 && len(out) == count {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: xrevrange: %w", err)
+	}
+	return out, nil
+}
