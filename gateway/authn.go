@@ -24,7 +24,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return problem(401, api.CodeUnauthorized, "a bearer access token is required")
 	}
-	cl, err := s.deps.Verifier.Verify(c.UserContext(), token)
+	cl, err := s.tokens.Verify(c.UserContext(), token)
 	if err != nil {
 		return err
 	}

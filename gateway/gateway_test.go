@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -147,8 +148,8 @@ func TestIdempotencyKey(t *testing.T) {
 
 func TestRateLimitPerSubjectAcrossNodes(t *testing.T) {
 	// Two gateways on one store are two nodes: the limit holds across them.
-	a := newEnv(t, gateway.Config{RateSubject: 5, RateIP: -1})
-	b := newEnvOn(t, gateway.Config{RateSubject: 5, RateIP: -1}, a.store, a.key)
+	a := newEnv(t, gateway.Config{RateSubject: 5, RateIP: -1, RateWindow: time.Hour})
+	b := newEnvOn(t, gateway.Config{RateSubject: 5, RateIP: -1, RateWindow: time.Hour}, a.store, a.key, nil)
 	tok := a.token(t, "frank", auth.RoleCustomer)
 	for i := 0; i < 5; i++ {
 		node := a
@@ -170,7 +171,7 @@ func TestRateLimitPerSubjectAcrossNodes(t *testing.T) {
 }
 
 func TestRateLimitPerIP(t *testing.T) {
-	e := newEnv(t, gateway.Config{RateIP: 3})
+	e := newEnv(t, gateway.Config{RateIP: 3, RateWindow: time.Hour})
 	for i := 0; i < 3; i++ {
 		decodeJSON(t, e.do(t, "GET", "/healthz", "", nil), 200, nil)
 	}

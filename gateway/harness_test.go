@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -31,17 +32,22 @@ type env struct {
 
 func newEnv(t testing.TB, cfg gateway.Config) *env {
 	t.Helper()
+	return newEnvLogged(t, cfg, nil)
+}
+
+func newEnvLogged(t testing.TB, cfg gateway.Config, log *slog.Logger) *env {
+	t.Helper()
 	store, err := embedded.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	return newEnvOn(t, cfg, store, nil)
+	return newEnvOn(t, cfg, store, nil, log)
 }
 
 // newEnvOn builds a gateway on an existing store and key (nil: a new key),
 // so two gateways can share one backend like two nodes.
-func newEnvOn(t testing.TB, cfg gateway.Config, store state.Store, key *auth.Key) *env {
+func newEnvOn(t testing.TB, cfg gateway.Config, store state.Store, key *auth.Key, log *slog.Logger) *env {
 	t.Helper()
 	if key == nil {
 		var err error
@@ -57,6 +63,7 @@ func newEnvOn(t testing.TB, cfg gateway.Config, store state.Store, key *auth.Key
 		Issuer:   e.issuer,
 		Verifier: auth.NewVerifier(ac, key),
 		Registry: reg,
+		Logger:   log,
 	})
 	return e
 }

@@ -40,6 +40,7 @@ type Server struct {
 	// metrics label unmatched requests "unmatched" instead of by raw path.
 	endpoints map[string]bool
 	draining  atomic.Bool
+	tokens    *tokenCache
 }
 
 // New builds the gateway and its routes. cfg must have passed Validate.
@@ -57,6 +58,7 @@ func New(cfg Config, deps Deps) *Server {
 		log:      deps.Logger.With("component", "gateway"),
 		registry: deps.Registry,
 		metrics:  newMetrics(deps.Registry),
+		tokens:   newTokenCache(deps.Verifier),
 	}
 	fcfg := fiber.Config{
 		AppName:               "switchboard",

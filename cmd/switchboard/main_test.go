@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/redistest"
 )
 
 // env returns a getenv over a fixed map, so tests never read the real one.
@@ -271,4 +272,39 @@ func TestServePortTaken(t *testing.T) {
 	if code != exitFail || !strings.Contains(stderr.String(), "listen on "+addr) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
+}
+
+// TestTwoNodesOnRedis runs two gateway nodes on one real redis-server: a
+// user's rate limit is shared by both, as the issue requires.
+func TestTwoNodesOnRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	data := t.TempDir()                                                                      // shared: both nodes sign with the same key
+	flags := []string{"--redis-url", rs.URL(), "--rate-subject", "3", "--rate-window", "1h"} // one window for the whole test
+	a, _, _ := startServe(t, data, flags...)
+	b, _, _ := startServe(t, data, flags...)
+
+	var stdout bytes.Buffer
+	if code := run(t.Context(), []string{"token", "--sub", "ivy", "--role", "customer", "--data", data}, &stdout, &bytes.Buffer{}, env()); code != 0 {
+		t.Fatal("token failed")
+	}
+	tok := strings.TrimSpace(stdout.String())
+	get := func(addr string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	got := []int{get(a), get(b), get(a), get(b)}
+	if got[0] != 200 || got[1] != 200 || got[2] != 200 || got[3] != 429 {
+		t.Fatalf("statuses across nodes = %v, want 200 200 200 429", got)
+	}
+	res, err := http.Get("http://" + b + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("readyz on Redis: %v %v", res, err)
+	}
+	res.Body.Close()
 }

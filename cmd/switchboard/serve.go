@@ -48,7 +48,7 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := backend.Open(ctx, backend.Config{RedisURL: c.RedisURL, RedisPrefix: c.RedisPrefix, DataDir: c.Data})
+	store, err := backend.Open(ctx, backend.Config{RedisURL: c.RedisURL, RedisPrefix: c.RedisPrefix, DataDir: c.Data, Logger: log})
 	if err != nil {
 		return fmt.Errorf("state backend: %w", err)
 	}

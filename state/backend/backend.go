@@ -6,6 +6,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 
@@ -22,6 +23,9 @@ type Config struct {
 	RedisPrefix string
 	// DataDir holds the embedded store's file when RedisURL is empty.
 	DataDir string
+	// Logger receives the Redis client's own messages. Nil leaves them on
+	// stderr.
+	Logger *slog.Logger
 }
 
 // Validate checks the URL scheme without connecting.
@@ -50,6 +54,9 @@ func Open(ctx context.Context, c Config) (state.Store, error) {
 	}
 	if c.RedisURL == "" {
 		return embedded.Open(filepath.Join(c.DataDir, "state"))
+	}
+	if c.Logger != nil {
+		redis.SetLogger(c.Logger)
 	}
 	return redis.New(ctx, redis.Config{URL: c.RedisURL, Prefix: c.RedisPrefix})
 }

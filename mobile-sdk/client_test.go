@@ -1,0 +1,173 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/gateway"
+	sdk "github.com/switchboard/switchboard/mobile-sdk"
+	"github.com/switchboard/switchboard/state/embedded"
+)
+
+// server is a real gateway on loopback, as the apps meet it.
+type server struct {
+	url    string
+	issuer *auth.Issuer
+}
+
+func startGateway(t *testing.T, ac auth.Config) *server {
+	t.Helper()
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := auth.LoadOrCreateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := auth.NewIssuer(ac, key, store)
+	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = srv.Shutdown(context.Background())
+		<-done
+		store.Close()
+	})
+	return &server{url: "http://" + ln.Addr().String(), issuer: iss}
+}
+
+func (s *server) pair(t *testing.T, sub string) api.TokenPair {
+	t.Helper()
+	p, err := s.issuer.Pair(context.Background(), sub, auth.RoleCustomer, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.TokenPair{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken}
+}
+
+func TestMeAndTypedErrors(t *testing.T) {
+	s := startGateway(t, auth.Config{})
+	c, err := sdk.New(sdk.Config{BaseURL: s.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not signed in: a typed 401.
+	_, err = c.Me(t.Context())
+	var e *sdk.Error
+	if !errors.As(err, &e) || e.Status != 401 || sdk.Code(err) != api.CodeUnauthorized || e.RequestID == "" {
+		t.Fatalf("want a typed 401, got %v", err)
+	}
+	if err := c.SignIn(s.pair(t, "ann")); err != nil {
+		t.Fatal(err)
+	}
+	me, err := c.Me(t.Context())
+	if err != nil || me.Subject != "ann" || me.Role != "customer" {
+		t.Fatalf("me = %+v, %v", me, err)
+	}
+	err = c.Do(t.Context(), "GET", "/v1/nowhere", nil, nil)
+	if sdk.StatusCode(err) != 404 || sdk.Code(err) != api.CodeNotFound {
+		t.Fatalf("want 404, got %v", err)
+	}
+	if _, err := sdk.New(sdk.Config{BaseURL: "ftp://x"}); err == nil {
+		t.Fatal("ftp base URL accepted")
+	}
+}
+
+// TestRefreshesExpiredToken: the gateway says token-expired, the client
+// rotates once, retries, and stores the new pair.
+func TestRefreshesExpiredToken(t *testing.T) {
+	ac := auth.Config{AccessTTL: time.Second, Leeway: time.Nanosecond}
+	s := startGateway(t, ac)
+	tokens := &sdk.MemoryTokens{}
+	c, _ := sdk.New(sdk.Config{BaseURL: s.url, Tokens: tokens, RefreshBefore: time.Nanosecond})
+	first := s.pair(t, "ben")
+	c.SignIn(first)
+	// Wait until the gateway itself refuses the access token as expired.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", s.url+"/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+first.AccessToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode == 401 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("access token never expired")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	me, err := c.Me(t.Context())
+	if err != nil || me.Subject != "ben" {
+		t.Fatalf("me = %+v, %v", me, err)
+	}
+	access, refresh := tokens.Load()
+	if access == first.AccessToken || refresh == first.RefreshToken || refresh == "" {
+		t.Fatal("tokens were not rotated and saved")
+	}
+}
+
+// TestConcurrentRequestsShareOneRefresh: 20 goroutines find the token
+// about to expire at once; one refresh serves them all, so the server
+// never sees a reused refresh token (which would sign the user out).
+func TestConcurrentRequestsShareOneRefresh(t *testing.T) {
+	s := startGateway(t, auth.Config{AccessTTL: 10 * time.Second})
+	tokens := &sdk.MemoryTokens{}
+	// RefreshBefore longer than the token's life: every request wants a refresh.
+	c, _ := sdk.New(sdk.Config{BaseURL: s.url, Tokens: tokens, RefreshBefore: time.Minute})
+	c.SignIn(s.pair(t, "cat"))
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Me(t.Context()); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent request failed: %v", err)
+	}
+	if _, refresh := tokens.Load(); refresh == "" {
+		t.Fatal("signed out by a refresh race")
+	}
+}
+
+// TestReusedRefreshSignsOut: if a stolen copy of the refresh token was
+// used first, the client learns it is signed out.
+func TestReusedRefreshSignsOut(t *testing.T) {
+	s := startGateway(t, auth.Config{AccessTTL: 10 * time.Second})
+	p := s.pair(t, "dan")
+	if _, err := s.issuer.Refresh(context.Background(), p.RefreshToken); err != nil {
+		t.Fatal(err) // the thief rotates first
+	}
+	tokens := &sdk.MemoryTokens{}
+	c, _ := sdk.New(sdk.Config{BaseURL: s.url, Tokens: tokens, RefreshBefore: time.Minute})
+	c.SignIn(p)
+	_, err := c.Me(t.Context())
+	if !errors.Is(err, sdk.ErrSignedOut) || sdk.Code(err) != api.CodeTokenReused {
+		t.Fatalf("want signed out (token reused), got %v", err)
+	}
+	if a, r := tokens.Load(); a != "" || r != "" {
+		t.Fatal("tokens kept after sign-out")
+	}
+}
