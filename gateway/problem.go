@@ -5,12 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/state"
+	"github.com/switchboard/switchboard/ticket"
 )
 
 // problemError is an error that already knows its problem document.
@@ -73,10 +75,33 @@ func toProblem(err error) (p *problemError, internal bool) {
 		return &problemError{status: 401, code: api.CodeTokenReused, detail: "this refresh token was already used; its family is revoked, sign in again"}, false
 	case errors.Is(err, auth.ErrInvalidToken):
 		return &problemError{status: 401, code: api.CodeUnauthorized, detail: "the token is not valid"}, false
+	case errors.Is(err, ticket.ErrNotFound):
+		return &problemError{status: 404, code: api.CodeNotFound, detail: "no such ticket or customer"}, false
+	case errors.Is(err, ticket.ErrInvalid):
+		return &problemError{status: 422, code: api.CodeValidation, detail: domainDetail(err)}, false
+	case errors.Is(err, ticket.ErrForbidden):
+		return &problemError{status: 403, code: api.CodeForbidden, detail: domainDetail(err)}, false
+	case errors.Is(err, ticket.ErrConflict):
+		return &problemError{status: 409, code: api.CodeConflict, detail: "changed concurrently; retry"}, false
+	case errors.Is(err, ticket.ErrBadSignature):
+		return &problemError{status: 401, code: api.CodeUnauthorized, detail: domainDetail(err)}, false
+	case errors.Is(err, ticket.ErrReplayed):
+		return &problemError{status: 409, code: api.CodeConflict, detail: "this signed request was already received"}, false
 	case errors.Is(err, state.ErrNotFound):
 		return &problemError{status: 404, code: api.CodeNotFound, detail: "not found"}, false
 	}
 	return &problemError{status: 500, code: api.CodeInternal, detail: "the server failed; the request ID identifies it in the logs"}, true
+}
+
+// domainDetail is a domain error's message without its package prefix.
+// Domain Err* values are written to be shown: they name the field and the
+// rule, never internals.
+func domainDetail(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "ticket: ")
+	if _, rest, ok := strings.Cut(msg, ": "); ok {
+		return rest
+	}
+	return msg
 }
 
 // errorHandler renders every error, ours and Fiber's, as problem JSON.

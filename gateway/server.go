@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/state"
+	"github.com/switchboard/switchboard/ticket"
 )
 
 // Deps are the gateway's collaborators, built by cmd/switchboard.
@@ -21,6 +22,7 @@ type Deps struct {
 	Store    state.Store
 	Issuer   *auth.Issuer
 	Verifier *auth.Verifier
+	Tickets  *ticket.Service
 	// Logger receives access logs and errors; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics and is served on /metrics;
@@ -114,6 +116,7 @@ func (s *Server) routes() {
 	v1.Post("/auth/refresh", s.refresh)
 	v1.Get("/me", s.authenticate, s.me)
 	v1.Post("/admin/tokens", s.authenticate, requireRole(auth.RoleAdmin), s.idempotent, s.issueTokens)
+	s.ticketRoutes(v1)
 }
 
 // App exposes the Fiber app, for tests (app.Test) and benchmarks.

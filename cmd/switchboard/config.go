@@ -28,6 +28,8 @@ type Config struct {
 	JWKS            string
 	JWKSIssuer      string
 	JWKSAudience    string
+	// IngestSecrets holds channel=secret pairs for signed ingest.
+	IngestSecrets []string
 	Auth            auth.Config
 	HTTP            gateway.Config
 }
@@ -51,6 +53,7 @@ func registerServe(s *settings, c *Config) {
 	s.str(&c.JWKS, "jwks", "", "outside identity provider's JWKS: a file path or an https URL")
 	s.str(&c.JWKSIssuer, "jwks-issuer", "", "iss required of outside tokens")
 	s.str(&c.JWKSAudience, "jwks-audience", "", "aud required of outside tokens")
+	s.list(&c.IngestSecrets, "ingest-secrets", nil, "outside channels and their HMAC secrets for /v1/ingest, as channel=secret")
 	s.dur(&c.Auth.AccessTTL, "access-ttl", 15*time.Minute, "access token lifetime")
 	s.dur(&c.Auth.RefreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	s.dur(&c.Auth.Leeway, "leeway", 30*time.Second, "clock skew allowed when checking exp/nbf")
@@ -101,6 +104,9 @@ func (c Config) Validate() error {
 			return bad("jwks", "an outside identity provider needs --jwks-issuer and --jwks-audience")
 		}
 	}
+	if _, err := c.ingestSecrets(); err != nil {
+		return bad("ingest-secrets", err.Error())
+	}
 	for name, d := range map[string]time.Duration{"access-ttl": c.Auth.AccessTTL, "refresh-ttl": c.Auth.RefreshTTL, "rate-window": c.HTTP.RateWindow,
 		"read-timeout": c.HTTP.ReadTimeout, "write-timeout": c.HTTP.WriteTimeout, "idle-timeout": c.HTTP.IdleTimeout} {
 		if d <= 0 {
@@ -135,8 +141,33 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Sanitized returns a copy safe to log: the Redis password is masked.
+// ingestSecrets parses --ingest-secrets into channel -> secret.
+func (c Config) ingestSecrets() (map[string]string, error) {
+	m := map[string]string{}
+	for _, pair := range c.IngestSecrets {
+		ch, secret, ok := strings.Cut(pair, "=")
+		switch {
+		case !ok || ch == "" || strings.ContainsAny(ch, ": /"):
+			return nil, fmt.Errorf("want channel=secret pairs, e.g. webchat=...")
+		case len(secret) < 16:
+			return nil, fmt.Errorf("the secret of channel %q is shorter than 16 characters", ch)
+		}
+		m[ch] = secret
+	}
+	return m, nil
+}
+
+// Sanitized returns a copy safe to log: the Redis password and the ingest
+// secrets are masked.
 func (c Config) Sanitized() Config {
+	if len(c.IngestSecrets) > 0 {
+		masked := make([]string, len(c.IngestSecrets))
+		for i, pair := range c.IngestSecrets {
+			ch, _, _ := strings.Cut(pair, "=")
+			masked[i] = ch + "=xxxxx"
+		}
+		c.IngestSecrets = masked
+	}
 	if u, err := url.Parse(c.RedisURL); err == nil && u.User != nil {
 		if _, ok := u.User.Password(); ok {
 			u.User = url.UserPassword(u.User.Username(), "xxxxx")

@@ -45,6 +45,8 @@ func TestBadSettingsExit2WithOneLine(t *testing.T) {
 		{"bad proxy", []string{"--trusted-proxies", "10.0.0.1,banana"}, env(), "--trusted-proxies"},
 		{"jwks without issuer", []string{"--jwks", "/tmp/x.json"}, env(), "--jwks"},
 		{"unknown flag", []string{"--colour", "red"}, env(), "colour"},
+		{"short ingest secret", nil, env("SWITCHBOARD_INGEST_SECRETS", "email=short"), "--ingest-secrets"},
+		{"bad ingest pair", []string{"--ingest-secrets", "nochannel"}, env(), "--ingest-secrets"},
 		{"unknown command", []string{"frobnicate"}, env(), "frobnicate"},
 	}
 	for _, tc := range cases {
@@ -85,8 +87,8 @@ func TestFlagBeatsEnv(t *testing.T) {
 }
 
 func TestSanitizedHidesRedisPassword(t *testing.T) {
-	c := Config{RedisURL: "redis://user:hunter2@redis:6379/0"}
-	if s := fmt.Sprintf("%+v", c.Sanitized()); strings.Contains(s, "hunter2") {
+	c := Config{RedisURL: "redis://user:hunter2@redis:6379/0", IngestSecrets: []string{"email=correct-horse-battery"}}
+	if s := fmt.Sprintf("%+v", c.Sanitized()); strings.Contains(s, "hunter2") || strings.Contains(s, "horse") {
 		t.Fatalf("sanitized config shows the password: %s", s)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/state/backend"
+	"github.com/switchboard/switchboard/ticket"
+	"golang.org/x/sync/errgroup"
 )
 
 func keyDir(data string) string { return filepath.Join(data, "keys") }
@@ -67,12 +70,16 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 		external = append(external, src)
 	}
 
+	secrets, _ := c.ingestSecrets() // checked by Validate
+	tickets := ticket.New(store, ticket.WithLogger(log), ticket.WithIngestSecrets(secrets))
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := gateway.New(c.HTTP, gateway.Deps{
 		Store:    store,
 		Issuer:   auth.NewIssuer(c.Auth, key, store),
 		Verifier: auth.NewVerifier(c.Auth, key, external...),
+		Tickets:  tickets,
 		Logger:   log,
 		Registry: reg,
 	})
@@ -85,12 +92,19 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String())
 
+	// Background workers live until ctx ends (SIGTERM); the errgroup is
+	// their owner and Wait their stop.
+	workers, wctx := errgroup.WithContext(ctx)
+	node := nodeID()
+	workers.Go(func() error { return tickets.RunProjector(wctx, node) })
+	workers.Go(func() error { return tickets.RunFollowUps(wctx, node) })
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
 		return err
-	case <-ctx.Done():
+	case <-wctx.Done():
 	}
 	log.Info("draining", "deadline", c.ShutdownTimeout.String())
 	dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
@@ -99,6 +113,16 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-served
+	if err := workers.Wait(); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// nodeID names this process among gateway nodes (consumer groups, claims):
+// host, pid and a random suffix, so a restarted node is a new consumer.
+func nodeID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:6])
 }
