@@ -205,21 +205,8 @@ func TestServeZeroConfigRestartKeepsKey(t *testing.T) {
 	}
 	res.Body.Close()
 
-	var stdout bytes.Buffer
-	if code := run(t.Context(), []string{"token", "--sub", "zoe", "--role", "customer", "--data", data}, &stdout, &bytes.Buffer{}, env()); code != 0 {
-		t.Fatal("token failed")
-	}
-	tok := strings.TrimSpace(stdout.String())
-	me := func(addr string) int {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
+	tok := mintToken(t, data, "zoe", "customer")
+	me := func(addr string) int { return getMe(t, addr, tok) }
 	if s := me(addr); s != 200 {
 		t.Fatalf("/v1/me = %d", s)
 	}
@@ -285,21 +272,8 @@ func TestTwoNodesOnRedis(t *testing.T) {
 	a, _, _ := startServe(t, data, flags...)
 	b, _, _ := startServe(t, data, flags...)
 
-	var stdout bytes.Buffer
-	if code := run(t.Context(), []string{"token", "--sub", "ivy", "--role", "customer", "--data", data}, &stdout, &bytes.Buffer{}, env()); code != 0 {
-		t.Fatal("token failed")
-	}
-	tok := strings.TrimSpace(stdout.String())
-	get := func(addr string) int {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
+	tok := mintToken(t, data, "ivy", "customer")
+	get := func(addr string) int { return getMe(t, addr, tok) }
 	got := []int{get(a), get(b), get(a), get(b)}
 	if got[0] != 200 || got[1] != 200 || got[2] != 200 || got[3] != 429 {
 		t.Fatalf("statuses across nodes = %v, want 200 200 200 429", got)
@@ -309,4 +283,27 @@ func TestTwoNodesOnRedis(t *testing.T) {
 		t.Fatalf("readyz on Redis: %v %v", res, err)
 	}
 	res.Body.Close()
+}
+
+// mintToken runs `switchboard token` on data and returns the token.
+func mintToken(t *testing.T, data, sub, role string) string {
+	t.Helper()
+	var stdout bytes.Buffer
+	if code := run(t.Context(), []string{"token", "--sub", sub, "--role", role, "--data", data}, &stdout, &bytes.Buffer{}, env()); code != 0 {
+		t.Fatal("token failed")
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// getMe calls GET /v1/me on addr with tok and returns the status.
+func getMe(t *testing.T, addr, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
