@@ -11,8 +11,8 @@ type EventType string
 
 // Event types, written by every part of the system into the one stream.
 const (
-	EventMessage              EventType = "message"  // a message to or from the customer
-	EventNote                 EventType = "note"     // an internal note: never shown to the customer
+	EventMessage              EventType = "message" // a message to or from the customer
+	EventNote                 EventType = "note"    // an internal note: never shown to the customer
 	EventPhotoAdded           EventType = "photo_added"
 	EventCallRequested        EventType = "call_requested"
 	EventCallStarted          EventType = "call_started"

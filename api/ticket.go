@@ -113,7 +113,7 @@ type Timeline struct {
 
 // PostEventRequest is the body of POST /v1/tickets/{id}/events.
 type PostEventRequest struct {
-	Type    EventType `json:"type"`
+	Type    EventType       `json:"type"`
 	Payload json.RawMessage `json:"payload"`
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
+	"github.com/switchboard/switchboard/ticket"
 )
 
 // env is one gateway under test with its collaborators.
@@ -28,7 +29,14 @@ type env struct {
 	issuer *auth.Issuer
 	reg    *prometheus.Registry
 	authc  auth.Config
+	// tickets is the ticket service the gateway serves, so tests can act
+	// as another part of the system (FireDue, a second node).
+	tickets *ticket.Service
 }
+
+// testIngestSecrets are the signed-ingest channels every test gateway
+// knows: POST /v1/ingest/webchat verifies with this secret.
+var testIngestSecrets = map[string]string{"webchat": "whsec-test-webchat"}
 
 func newEnv(t testing.TB, cfg gateway.Config) *env {
 	t.Helper()
@@ -57,11 +65,13 @@ func newEnvOn(t testing.TB, cfg gateway.Config, store state.Store, key *auth.Key
 	}
 	ac := auth.Config{}
 	reg := prometheus.NewRegistry()
-	e := &env{store: store, key: key, reg: reg, authc: ac, issuer: auth.NewIssuer(ac, key, store)}
+	e := &env{store: store, key: key, reg: reg, authc: ac, issuer: auth.NewIssuer(ac, key, store),
+		tickets: ticket.New(store, ticket.WithIngestSecrets(testIngestSecrets))}
 	e.srv = gateway.New(cfg, gateway.Deps{
 		Store:    store,
 		Issuer:   e.issuer,
 		Verifier: auth.NewVerifier(ac, key),
+		Tickets:  e.tickets,
 		Registry: reg,
 		Logger:   log,
 	})

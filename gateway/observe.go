@@ -109,6 +109,13 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 		route = r.Path
 	}
 	elapsed := time.Since(start)
+	// Body() would read a streamed body (SSE) to its end, blocking the
+	// request forever and holding the whole stream in memory: count only
+	// bodies that are already in memory.
+	size := 0
+	if !c.Response().IsBodyStream() {
+		size = len(c.Response().Body())
+	}
 	s.metrics.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
 	s.metrics.latency.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
 
@@ -120,7 +127,7 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.String("ip", c.IP()),
-		slog.Int("bytes", len(c.Response().Body())),
+		slog.Int("bytes", size),
 	}
 	if cl := claimsOf(c); cl != nil {
 		attrs = append(attrs, slog.String("sub", cl.Subject), slog.String("role", string(cl.Role)))

@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
+	"github.com/switchboard/switchboard/ticket/webhook"
 )
 
 // problemError is an error that already knows its problem document.
@@ -87,6 +88,12 @@ func toProblem(err error) (p *problemError, internal bool) {
 		return &problemError{status: 401, code: api.CodeUnauthorized, detail: domainDetail(err)}, false
 	case errors.Is(err, ticket.ErrReplayed):
 		return &problemError{status: 409, code: api.CodeConflict, detail: "this signed request was already received"}, false
+	case errors.Is(err, webhook.ErrNotFound):
+		return &problemError{status: 404, code: api.CodeNotFound, detail: "no such webhook or dead letter"}, false
+	case errors.Is(err, webhook.ErrInvalid), errors.Is(err, webhook.ErrForbiddenTarget):
+		return &problemError{status: 422, code: api.CodeValidation, detail: domainDetail(err)}, false
+	case errors.Is(err, webhook.ErrConflict):
+		return &problemError{status: 409, code: api.CodeConflict, detail: domainDetail(err)}, false
 	case errors.Is(err, state.ErrNotFound):
 		return &problemError{status: 404, code: api.CodeNotFound, detail: "not found"}, false
 	}
@@ -97,7 +104,7 @@ func toProblem(err error) (p *problemError, internal bool) {
 // Domain Err* values are written to be shown: they name the field and the
 // rule, never internals.
 func domainDetail(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "ticket: ")
+	msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "ticket: "), "webhook: ")
 	if _, rest, ok := strings.Cut(msg, ": "); ok {
 		return rest
 	}

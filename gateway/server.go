@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
+	"github.com/switchboard/switchboard/ticket/webhook"
 )
 
 // Deps are the gateway's collaborators, built by cmd/switchboard.
@@ -23,6 +24,10 @@ type Deps struct {
 	Issuer   *auth.Issuer
 	Verifier *auth.Verifier
 	Tickets  *ticket.Service
+	// Webhooks administers outbound webhooks; nil answers 503 on their routes.
+	Webhooks *webhook.Service
+	// Hub is the live feed behind GET /v1/stream; nil answers 503 there.
+	Hub *ticket.Hub
 	// Logger receives access logs and errors; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics and is served on /metrics;
@@ -117,6 +122,8 @@ func (s *Server) routes() {
 	v1.Get("/me", s.authenticate, s.me)
 	v1.Post("/admin/tokens", s.authenticate, requireRole(auth.RoleAdmin), s.idempotent, s.issueTokens)
 	s.ticketRoutes(v1)
+	s.webhookRoutes(v1)
+	s.streamRoutes(v1)
 }
 
 // App exposes the Fiber app, for tests (app.Test) and benchmarks.

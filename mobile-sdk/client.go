@@ -181,7 +181,7 @@ func (c *Client) send(ctx context.Context, r Request, payload []byte, access str
 	}
 	res, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("switchboard: %w", err)
+		return &transportError{err}
 	}
 	defer res.Body.Close()
 	return decode(res, out)
@@ -191,7 +191,7 @@ func (c *Client) send(ctx context.Context, r Request, payload []byte, access str
 func decode(res *http.Response, out any) error {
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponse))
 	if err != nil {
-		return fmt.Errorf("switchboard: read response: %w", err)
+		return &transportError{fmt.Errorf("read response: %w", err)}
 	}
 	ct := res.Header.Get("Content-Type")
 	if res.StatusCode >= 400 {

@@ -13,13 +13,22 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
+	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
+	"github.com/switchboard/switchboard/ticket"
 )
 
-// server is a real gateway on loopback, as the apps meet it.
+// server is a real gateway on loopback, as the apps meet it, with its
+// ticket stream and live feed.
 type server struct {
-	url    string
-	issuer *auth.Issuer
+	url     string
+	addr    string
+	ac      auth.Config
+	key     *auth.Key
+	store   state.Store
+	issuer  *auth.Issuer
+	tickets *ticket.Service
+	stop    func() // shuts this gateway (not its store) down; idempotent
 }
 
 func startGateway(t *testing.T, ac auth.Config) *server {
@@ -28,24 +37,51 @@ func startGateway(t *testing.T, ac auth.Config) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { store.Close() })
 	key, err := auth.LoadOrCreateKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, ac, store, key, "127.0.0.1:0")
+}
+
+// restart shuts the gateway down and starts a new one on the same store,
+// key and address: a node restart, as a client sees it.
+func (s *server) restart(t *testing.T) *server {
+	t.Helper()
+	s.stop()
+	return serveOn(t, s.ac, s.store, s.key, s.addr)
+}
+
+// serveOn runs a gateway node on store at addr, with the ticket service
+// and the live feed hub the tickets and stream routes need.
+func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, addr string) *server {
+	t.Helper()
 	iss := auth.NewIssuer(ac, key, store)
-	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tickets := ticket.New(store)
+	hub := ticket.NewHub(tickets, ticket.HubConfig{})
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
+	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Hub: hub})
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
+		stopHub()
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		_ = srv.Shutdown(context.Background())
+	stop := sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
 		<-done
-		store.Close()
+		stopHub()
+		<-hubDone
 	})
-	return &server{url: "http://" + ln.Addr().String(), issuer: iss}
+	t.Cleanup(stop)
+	return &server{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), ac: ac, key: key,
+		store: store, issuer: iss, tickets: tickets, stop: stop}
 }
 
 func (s *server) pair(t *testing.T, sub string) api.TokenPair {

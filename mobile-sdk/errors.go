@@ -47,3 +47,17 @@ func errUnexpected(status int, contentType string) error {
 		Code:   "unexpected-response",
 	}}
 }
+
+// transportError is a request that got no complete answer: the network
+// failed, the connection dropped, or the body was cut short. The request
+// may or may not have been processed, so only an idempotent request (one
+// with an Idempotency-Key) is safe to send again.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return "switchboard: " + e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// ErrFeedTooFarBehind ends Follow when the gateway cannot replay all that
+// happened since the last event delivered (close code 4010): reload the
+// timeline (Ticket, CustomerTimeline) and follow again from its last event.
+var ErrFeedTooFarBehind = errors.New("switchboard: too far behind to resume the live feed: reload the timeline, then follow from its last event")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/api"
@@ -59,38 +60,55 @@ func (s *Service) Append(ctx context.Context, ev api.Event) (api.Event, error) {
 // project adds an event to its ticket's and customer's timelines and moves
 // its ticket to the top of the lists it is on. Every step is idempotent
 // (ZAdd of the same member and score), so the projector may repeat it.
+//
+// The writes are independent, so they are issued concurrently: the
+// embedded store commits writes that are queued together in one
+// transaction (one fsync), and Redis runs them on parallel connections.
+// That makes projection two commit waits instead of five. The customer
+// timeline is still written last, after every other write succeeded: the
+// projector takes an event found there as fully projected.
 func (s *Service) project(ctx context.Context, ev *api.Event) error {
 	m, score, err := member(ev.ID)
 	if err != nil {
 		return err
 	}
 	if ev.TicketID != "" {
-		if err := s.st.ZAdd(ctx, ixTimeline(ev.TicketID), m, score); err != nil {
+		var wg sync.WaitGroup
+		var errs [2]error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[0] = s.st.ZAdd(ctx, ixTimeline(ev.TicketID), m, score)
+		}()
+		t, _, err := s.loadTicket(ctx, ev.TicketID)
+		if err == nil {
+			err = s.touch(ctx, t, score)
+		}
+		errs[1] = err
+		wg.Wait()
+		if err := errors.Join(errs[:]...); err != nil {
 			return err
 		}
 	}
-	if err := s.st.ZAdd(ctx, ixCustomerTL(ev.CustomerID), m, score); err != nil {
-		return err
-	}
-	if ev.TicketID == "" {
-		return nil
-	}
-	t, _, err := s.loadTicket(ctx, ev.TicketID)
-	if err != nil {
-		return err
-	}
-	return s.touch(ctx, t, score)
+	return s.st.ZAdd(ctx, ixCustomerTL(ev.CustomerID), m, score)
 }
 
 // touch puts t at score (its last activity, in ms) in every list that
-// shows it.
+// shows it, all at once (see project).
 func (s *Service) touch(ctx context.Context, t *api.Ticket, score float64) error {
-	for _, ix := range listsOf(t) {
-		if err := s.st.ZAdd(ctx, ix, t.ID, score); err != nil {
-			return err
-		}
+	ixs := listsOf(t)
+	errs := make([]error, len(ixs))
+	var wg sync.WaitGroup
+	for i, ix := range ixs[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = s.st.ZAdd(ctx, ix, t.ID, score)
+		}()
 	}
-	return nil
+	errs[0] = s.st.ZAdd(ctx, ixs[0], t.ID, score)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // listsOf names the ticket lists t belongs on.

@@ -201,6 +201,9 @@ func (s *Service) reassign(ctx context.Context, ticketID, to string) error {
 			return err
 		}
 		if ok {
+			// Keep its place by last activity: appends move the list
+			// scores, not the record's UpdatedAt, which relist uses.
+			s.fillActivity(ctx, t)
 			return s.relist(ctx, &old, t)
 		}
 	}

@@ -79,16 +79,21 @@ func (s *Service) page(ctx context.Context, v Viewer, ix, after string, limit in
 		if err != nil {
 			return nil, "", err
 		}
+		// drained: every member read this round was looked at; a page
+		// that fills up before that has more after it, even when this
+		// read reached the end of the index.
+		drained := true
 		for i := range evs {
 			last = evs[i].ID
 			if v.seesOnTimeline(&evs[i]) {
 				out = append(out, evs[i])
 				if len(out) == limit {
+					drained = i == len(evs)-1
 					break
 				}
 			}
 		}
-		if len(ms) < limit+1 {
+		if len(ms) < limit+1 && drained {
 			return out, "", nil // read to the end
 		}
 	}

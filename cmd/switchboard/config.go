@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/state/backend"
+	"github.com/switchboard/switchboard/ticket/webhook"
 )
 
 // Config is every setting of `switchboard serve`. Each has a flag and a
@@ -30,8 +31,9 @@ type Config struct {
 	JWKSAudience    string
 	// IngestSecrets holds channel=secret pairs for signed ingest.
 	IngestSecrets []string
-	Auth            auth.Config
-	HTTP            gateway.Config
+	Auth          auth.Config
+	HTTP          gateway.Config
+	Webhooks      webhook.Config
 }
 
 // registerCommon adds the settings that serve and token share, so a token
@@ -68,6 +70,7 @@ func registerServe(s *settings, c *Config) {
 	s.dur(&c.HTTP.RateWindow, "rate-window", time.Minute, "rate limit window")
 	s.list(&c.HTTP.CORSOrigins, "cors-origins", nil, "browser origins allowed to call the API")
 	s.list(&c.HTTP.TrustedProxies, "trusted-proxies", nil, "load balancer IPs/CIDRs whose X-Forwarded-For is trusted")
+	s.boolean(&c.Webhooks.AllowPrivate, "webhook-allow-private", false, "let webhooks target loopback, private and link-local addresses")
 }
 
 // Validate returns one error naming the first bad setting.

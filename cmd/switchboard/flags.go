@@ -39,6 +39,10 @@ func (s *settings) num(p *int, name string, def int, usage string) {
 	s.fs.IntVar(p, name, def, usage+" ("+envName(name)+")")
 }
 
+func (s *settings) boolean(p *bool, name string, def bool, usage string) {
+	s.fs.BoolVar(p, name, def, usage+" ("+envName(name)+")")
+}
+
 func (s *settings) list(p *[]string, name string, def []string, usage string) {
 	*p = def
 	s.fs.Func(name, usage+", comma-separated ("+envName(name)+")", func(v string) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/state/backend"
 	"github.com/switchboard/switchboard/ticket"
+	"github.com/switchboard/switchboard/ticket/webhook"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -72,6 +73,8 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 
 	secrets, _ := c.ingestSecrets() // checked by Validate
 	tickets := ticket.New(store, ticket.WithLogger(log), ticket.WithIngestSecrets(secrets))
+	hub := ticket.NewHub(tickets, ticket.HubConfig{Logger: log})
+	webhooks := webhook.New(store, c.Webhooks, webhook.WithLogger(log))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -80,6 +83,8 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 		Issuer:   auth.NewIssuer(c.Auth, key, store),
 		Verifier: auth.NewVerifier(c.Auth, key, external...),
 		Tickets:  tickets,
+		Hub:      hub,
+		Webhooks: webhooks,
 		Logger:   log,
 		Registry: reg,
 	})
@@ -94,16 +99,33 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 
 	// Background workers live until ctx ends (SIGTERM); the errgroup is
 	// their owner and Wait their stop.
+	ctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
 	workers, wctx := errgroup.WithContext(ctx)
 	node := nodeID()
-	workers.Go(func() error { return tickets.RunProjector(wctx, node) })
-	workers.Go(func() error { return tickets.RunFollowUps(wctx, node) })
+	start := func(name string, run func(context.Context) error) {
+		workers.Go(func() error {
+			err := run(wctx)
+			if err != nil && wctx.Err() == nil {
+				// A worker that fails on its own stops the node: better
+				// restarted by the orchestrator than running half-blind.
+				log.Error("worker failed", "worker", name, "err", err)
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil // errors after shutdown began are the shutdown
+		})
+	}
+	start("projector", func(ctx context.Context) error { return tickets.RunProjector(ctx, node) })
+	start("feed", hub.Run)
+	start("follow-ups", func(ctx context.Context) error { return tickets.RunFollowUps(ctx, node) })
+	start("webhooks", webhook.NewDispatcher(webhooks, node).Run)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		return err
+		stopWorkers()
+		return errors.Join(err, workers.Wait())
 	case <-wctx.Done():
 	}
 	log.Info("draining", "deadline", c.ShutdownTimeout.String())

@@ -7,9 +7,12 @@ package mobile
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/switchboard/switchboard/api"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 )
 
@@ -72,4 +75,136 @@ func wrap(err error) error {
 		return fmt.Errorf("%s (%d): %w", code, sdk.StatusCode(err), err)
 	}
 	return err
+}
+
+// Ticket is a support ticket.
+type Ticket struct {
+	ID          string
+	CustomerID  string
+	Subject     string
+	Status      string // open | pending | resolved | closed
+	Priority    string
+	Queue       string
+	LastEventID string
+	// CreatedAtUnix and UpdatedAtUnix are Unix seconds.
+	CreatedAtUnix int64
+	UpdatedAtUnix int64
+}
+
+func ticketOf(t *api.Ticket) *Ticket {
+	return &Ticket{ID: t.ID, CustomerID: t.CustomerID, Subject: t.Subject, Status: string(t.Status),
+		Priority: string(t.Priority), Queue: t.Queue, LastEventID: t.LastEventID,
+		CreatedAtUnix: t.CreatedAt.Unix(), UpdatedAtUnix: t.UpdatedAt.Unix()}
+}
+
+// Event is one entry of a ticket's timeline.
+type Event struct {
+	ID         string
+	TicketID   string
+	CustomerID string
+	Type       string // message, photo_added, call_started, ... (api.Event* values)
+	ActorID    string
+	ActorRole  string
+	Channel    string
+	Status     string
+	// TimeUnixMilli is when it happened, in Unix milliseconds.
+	TimeUnixMilli int64
+	// Text is the text of a message, note or offer; empty for other types.
+	Text string
+	// PayloadJSON is the type's payload as JSON, for the types Text does
+	// not cover.
+	PayloadJSON string
+}
+
+func eventOf(ev *api.Event) *Event {
+	var p struct {
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(ev.Payload, &p)
+	return &Event{ID: ev.ID, TicketID: ev.TicketID, CustomerID: ev.CustomerID, Type: string(ev.Type),
+		ActorID: ev.Actor.ID, ActorRole: ev.Actor.Role, Channel: ev.Channel, Status: string(ev.Status),
+		TimeUnixMilli: ev.Time.UnixMilli(), Text: p.Text, PayloadJSON: string(ev.Payload)}
+}
+
+// OpenTicket opens a ticket with a subject and, if message is not empty,
+// a first message. Retries inside it are safe: a lost answer never opens
+// a second ticket.
+func (c *Client) OpenTicket(subject, message string) (*Ticket, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	t, err := c.c.OpenTicket(ctx, api.OpenTicketRequest{Subject: subject, Message: message}, "")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return ticketOf(t), nil
+}
+
+// PostMessage posts a message to a ticket; retries inside it are safe.
+func (c *Client) PostMessage(ticketID, text string) (*Event, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	defer cancel()
+	ev, err := c.c.PostMessage(ctx, ticketID, text, "")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return eventOf(ev), nil
+}
+
+// EventHandler receives a live feed's events, on a background thread.
+type EventHandler interface {
+	// OnEvent is called once per event, in order. Returning an error
+	// stops the feed.
+	OnEvent(e *Event) error
+	// OnStopped is called once when the feed has ended: reason is empty
+	// after Stop, and otherwise says why ("too far behind", a refusal, or
+	// the error OnEvent returned).
+	OnStopped(reason string)
+}
+
+// FollowFilter narrows a live feed; empty fields match everything.
+type FollowFilter struct {
+	TicketID   string
+	CustomerID string
+	Queue      string
+	Status     string
+}
+
+// Feed is a running live feed; Stop ends it.
+type Feed struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Stop ends the feed and waits until its handler is no longer called
+// (OnStopped has returned). Call it from the app, never from inside the
+// handler: to stop from OnEvent, return an error.
+func (f *Feed) Stop() {
+	f.cancel()
+	<-f.done
+}
+
+// Follow starts following live events in the background, after the event
+// ID after ("" for only new ones), and returns at once. It reconnects by
+// itself when the network drops, resuming after the last event handed to
+// h: h sees no gap and no duplicate. filter may be nil.
+func (c *Client) Follow(filter *FollowFilter, after string, h EventHandler) (*Feed, error) {
+	if h == nil {
+		return nil, fmt.Errorf("switchboard: Follow needs an EventHandler")
+	}
+	var f sdk.FollowFilter
+	if filter != nil {
+		f = sdk.FollowFilter{Ticket: filter.TicketID, Customer: filter.CustomerID, Queue: filter.Queue, Status: api.TicketStatus(filter.Status)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	feed := &Feed{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(feed.done)
+		err := c.c.Follow(ctx, f, after, func(ev api.Event) error { return h.OnEvent(eventOf(&ev)) })
+		reason := ""
+		if err != nil && !errors.Is(err, context.Canceled) {
+			reason = wrap(err).Error()
+		}
+		h.OnStopped(reason)
+	}()
+	return feed, nil
 }
