@@ -52,3 +52,14 @@ func CompareIDs(a, b string) int {
 	}
 	return 0
 }
+
+// IDMember is id as an ordered-index member: the sequence zero-padded to
+// ten digits, so members that share a score (the millisecond) sort in ID
+// order byte-wise. ParseID reads it back.
+func IDMember(id ID) string {
+	seq := strconv.FormatUint(id.Seq, 10)
+	if len(seq) < 10 {
+		seq = strings.Repeat("0", 10-len(seq)) + seq
+	}
+	return strconv.FormatUint(id.Ms, 10) + "-" + seq
+}

@@ -92,6 +92,20 @@ type Entry struct {
 	Data []byte
 }
 
+// IndexEntry is an index entry written by XAddIndexed.
+type IndexEntry struct {
+	Index string
+	// Member is the member to set; empty means the new entry's ID in
+	// IDMember form, so the index lists entries in ID order.
+	Member string
+}
+
+// IndexedEntry is a stream value and the index entries written with it.
+type IndexedEntry struct {
+	Value   []byte
+	Indexes []IndexEntry
+}
+
 // Streams are append-only logs with consumer groups, as Redis Streams.
 //
 // Delivery guarantees: XReadGroup hands each new entry to exactly one
@@ -104,6 +118,12 @@ type Streams interface {
 	// their IDs. When XAdd returns nil the entries are durable to the
 	// degree the backend is configured for (embedded: fsynced to disk).
 	XAdd(ctx context.Context, stream string, values ...[]byte) ([]string, error)
+	// XAddIndexed appends entries in order and, in the same atomic step,
+	// adds each entry's IndexEntry members to their indexes with the
+	// entry's millisecond as score: all of it is written, or none. It
+	// lets a log and the indexes projected from it never disagree, in one
+	// write instead of many. Durable as XAdd.
+	XAddIndexed(ctx context.Context, stream string, entries ...IndexedEntry) ([]string, error)
 	// XRead returns up to count entries with an ID greater than after
 	// ("0" or "" for the start), oldest first; a count of 0 means no limit.
 	// If there are none and block is positive it waits up to block for new

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/api"
@@ -18,97 +17,44 @@ import (
 // customer, queue and status the event takes; otherwise ev.CustomerID is
 // required. Type and payload are validated; ID and Time are assigned.
 //
-// When Append returns nil the event is durable (the backend's XAdd
-// guarantee) and visible in the timelines.
+// The event, its ticket and customer timeline entries and its ticket's
+// list positions are one atomic write (state.XAddIndexed): when Append
+// returns nil all of it is durable, and a crash never leaves one without
+// the other.
 func (s *Service) Append(ctx context.Context, ev api.Event) (api.Event, error) {
-	if ev.TicketID != "" {
-		t, _, err := s.loadTicket(ctx, ev.TicketID)
-		if err != nil {
-			return api.Event{}, err
-		}
-		ev.CustomerID, ev.Queue, ev.Status = t.CustomerID, t.Queue, t.Status
-	}
-	if ev.CustomerID == "" {
-		return api.Event{}, fmt.Errorf("%w: an event needs a ticket or a customer", ErrInvalid)
-	}
-	if ev.Channel == "" {
-		ev.Channel = api.ChannelSystem
-	}
-	payload, err := validatePayload(ev.Type, ev.Payload)
+	out, err := s.AppendBatch(ctx, []api.Event{ev})
 	if err != nil {
 		return api.Event{}, err
 	}
-	ev.Payload = payload
-	ev.Time = s.now().UTC()
-	ev.ID = ""
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return api.Event{}, err
-	}
-	ids, err := s.st.XAdd(ctx, StreamEvents, data)
-	if err != nil {
-		return api.Event{}, fmt.Errorf("append event: %w", err)
-	}
-	ev.ID = ids[0]
-	if err := s.project(ctx, &ev); err != nil {
-		// The event is in the log; the projector will finish the job.
-		s.log.Warn("projection deferred", "event", ev.ID, "err", err)
-	}
-	return ev, nil
+	return out[0], nil
 }
 
-// project adds an event to its ticket's and customer's timelines and moves
-// its ticket to the top of the lists it is on. Every step is idempotent
-// (ZAdd of the same member and score), so the projector may repeat it.
-//
-// The writes are independent, so they are issued concurrently: the
-// embedded store commits writes that are queued together in one
-// transaction (one fsync), and Redis runs them on parallel connections.
-// That makes projection two commit waits instead of five. The customer
-// timeline is still written last, after every other write succeeded: the
-// projector takes an event found there as fully projected.
-func (s *Service) project(ctx context.Context, ev *api.Event) error {
-	m, score, err := member(ev.ID)
-	if err != nil {
-		return err
+// indexesOf names the index entries written with an event: its place on
+// its ticket's and customer's timelines (the event's ID as member) and its
+// ticket's place, by last activity, in every list that shows the ticket.
+func indexesOf(ev *api.Event, t *api.Ticket) []state.IndexEntry {
+	idx := make([]state.IndexEntry, 0, 6)
+	if t != nil {
+		idx = append(idx, state.IndexEntry{Index: ixTimeline(t.ID)})
 	}
-	if ev.TicketID != "" {
-		var wg sync.WaitGroup
-		var errs [2]error
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[0] = s.st.ZAdd(ctx, ixTimeline(ev.TicketID), m, score)
-		}()
-		t, _, err := s.loadTicket(ctx, ev.TicketID)
-		if err == nil {
-			err = s.touch(ctx, t, score)
-		}
-		errs[1] = err
-		wg.Wait()
-		if err := errors.Join(errs[:]...); err != nil {
-			return err
+	idx = append(idx, state.IndexEntry{Index: ixCustomerTL(ev.CustomerID)})
+	if t != nil {
+		for _, ix := range listsOf(t) {
+			idx = append(idx, state.IndexEntry{Index: ix, Member: t.ID})
 		}
 	}
-	return s.st.ZAdd(ctx, ixCustomerTL(ev.CustomerID), m, score)
+	return idx
 }
 
 // touch puts t at score (its last activity, in ms) in every list that
-// shows it, all at once (see project).
+// shows it.
 func (s *Service) touch(ctx context.Context, t *api.Ticket, score float64) error {
-	ixs := listsOf(t)
-	errs := make([]error, len(ixs))
-	var wg sync.WaitGroup
-	for i, ix := range ixs[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i+1] = s.st.ZAdd(ctx, ix, t.ID, score)
-		}()
+	for _, ix := range listsOf(t) {
+		if err := s.st.ZAdd(ctx, ix, t.ID, score); err != nil {
+			return err
+		}
 	}
-	errs[0] = s.st.ZAdd(ctx, ixs[0], t.ID, score)
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
 // listsOf names the ticket lists t belongs on.

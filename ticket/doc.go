@@ -6,8 +6,9 @@
 // Layout on the state seam: every event is appended to one stream
 // (StreamEvents), the log of record, which outside systems may consume
 // with plain Redis commands. Timelines and ticket lists are ordered
-// indexes projected from it; a projector repairs them from the stream
-// after a crash, so the stream alone is the truth.
+// indexes projected from it, written in the same atomic step as the
+// event (state.XAddIndexed), so the log and its projections never
+// disagree.
 //
 // It is plain Go: it never imports gateway or Fiber.
 package ticket

@@ -388,9 +388,15 @@ func (h *Hub) Subscribe(v Viewer, f Filter, after string) (*Subscription, error)
 		done: make(chan struct{}),
 		live: after == "",
 	}
+	if after == "" {
+		// "From now" means after the stream's current end, not after
+		// whatever the tailer has reached: an event appended just before
+		// Subscribe but not yet tailed is not this subscriber's.
+		after = h.streamEnd()
+	}
 	if after != "" {
 		id, _ := state.ParseID(after)
-		s.last, s.replaying = id.String(), true
+		s.last, s.replaying, s.live = id.String(), true, false
 	}
 	s.key, s.bucket = h.bucketOf(v, f)
 	h.mu.Lock()
@@ -410,6 +416,18 @@ func (h *Hub) Subscribe(v Viewer, f Filter, after string) (*Subscription, error)
 	}
 	h.count++
 	return s, nil
+}
+
+// streamEnd returns the ID of the stream's newest event ("" if empty or
+// unreadable: then the subscription starts from the tailer's position).
+func (h *Hub) streamEnd() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	es, err := h.svc.st.XRevRange(ctx, StreamEvents, "", 1)
+	if err != nil || len(es) == 0 {
+		return ""
+	}
+	return es[0].ID
 }
 
 const (

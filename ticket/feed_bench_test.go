@@ -19,7 +19,7 @@ import (
 //
 //	go test -run x -bench Append -benchtime 20000x ./ticket/
 func BenchmarkAppend(b *testing.B) {
-	for _, appenders := range []int{1, 64, 256} {
+	for _, appenders := range []int{1, 64, 256, 1024} {
 		b.Run(fmt.Sprintf("appenders=%d", appenders), func(b *testing.B) {
 			st, err := embedded.Open(b.TempDir())
 			if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -64,14 +63,14 @@ func newID(prefix string) string {
 	return prefix + strings.ToLower(rand.Text()[:20])
 }
 
-// member is an event ID as an index member: the sequence zero-padded so
-// that members with the same score (millisecond) sort in ID order.
+// member is an event ID as a timeline member (state.IDMember) and its
+// score, the millisecond: the form XAddIndexed writes.
 func member(id string) (string, float64, error) {
 	p, err := state.ParseID(id)
 	if err != nil {
 		return "", 0, err
 	}
-	return strconv.FormatUint(p.Ms, 10) + "-" + fmt.Sprintf("%010d", p.Seq), float64(p.Ms), nil
+	return state.IDMember(p), float64(p.Ms), nil
 }
 
 // loadTicket reads a ticket record.
@@ -91,4 +90,14 @@ func (s *Service) loadTicket(ctx context.Context, id string) (*api.Ticket, []byt
 		return nil, nil, fmt.Errorf("ticket %s: corrupt record: %w", id, err)
 	}
 	return &t, raw, nil
+}
+
+// sleepCtx waits d or until ctx ends, whichever is first.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

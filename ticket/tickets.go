@@ -136,7 +136,7 @@ func (s *Service) fillActivity(ctx context.Context, t *api.Ticket) {
 		return
 	}
 	t.LastEventID = trimMember(last[0].Member)
-	if ms := int64(last[0].Score); ms > t.UpdatedAt.UnixMilli() {
+	if ms := int64(last[0].Score); ms >= t.UpdatedAt.UnixMilli() {
 		t.UpdatedAt = unixMilli(ms)
 	}
 }

@@ -115,7 +115,6 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 			return nil // errors after shutdown began are the shutdown
 		})
 	}
-	start("projector", func(ctx context.Context) error { return tickets.RunProjector(ctx, node) })
 	start("feed", hub.Run)
 	start("follow-ups", func(ctx context.Context) error { return tickets.RunFollowUps(ctx, node) })
 	start("webhooks", webhook.NewDispatcher(webhooks, node).Run)

@@ -102,26 +102,31 @@ func (s *Store) ZAdd(ctx context.Context, index, member string, score float64) e
 	}
 	idx, m := []byte(index), []byte(member)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		root, members, scores, err := indexBuckets(tx, idx, true)
-		if err != nil {
-			return err
-		}
-		if old := members.Get(m); old != nil {
-			if err := scores.Delete(scoreKey(f64(old), m)); err != nil {
-				return err
-			}
-		} else if err := addCount(tx, idx, root, 1); err != nil {
-			return err
-		}
-		if err := members.Put(m, putF64(score)); err != nil {
-			return err
-		}
-		return scores.Put(scoreKey(score, m), nil)
+		return zaddInTx(tx, idx, m, score)
 	}, nil)
 	if err != nil {
 		return fmt.Errorf("embedded: zadd: %w", err)
 	}
 	return nil
+}
+
+// zaddInTx sets member's score in index inside tx.
+func zaddInTx(tx *bolt.Tx, idx, m []byte, score float64) error {
+	root, members, scores, err := indexBuckets(tx, idx, true)
+	if err != nil {
+		return err
+	}
+	if old := members.Get(m); old != nil {
+		if err := scores.Delete(scoreKey(f64(old), m)); err != nil {
+			return err
+		}
+	} else if err := addCount(tx, idx, root, 1); err != nil {
+		return err
+	}
+	if err := members.Put(m, putF64(score)); err != nil {
+		return err
+	}
+	return scores.Put(scoreKey(score, m), nil)
 }
 
 // ZRem removes member and reports whether it was there.

@@ -103,33 +103,83 @@ func (s *Store) XAdd(ctx context.Context, stream string, values ...[]byte) ([]st
 	name := []byte(stream)
 	ids := make([]state.ID, len(values))
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		sb, err := streamBucket(tx, name, true)
-		if err != nil {
-			return err
-		}
-		meta := readMeta(sb)
-		eb := sb.Bucket(streamEntries)
-		// Entries only ever go at the end: full pages, half the splits.
-		eb.FillPercent = 1
-		now := uint64(time.Now().UnixMilli())
-		last := meta.last
-		for i, v := range values {
-			if now > last.Ms {
-				last = state.ID{Ms: now}
-			} else {
-				last = next(last)
-			}
-			ids[i] = last
-			if err := eb.Put(idKey(last), v); err != nil {
-				return err
-			}
-		}
-		meta.last = last
-		meta.length += uint64(len(values))
-		return writeMeta(sb, meta)
+		return appendInTx(tx, name, values, ids)
 	}, func() { s.streams.wake(stream) })
 	if err != nil {
 		return nil, fmt.Errorf("embedded: xadd: %w", err)
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out, nil
+}
+
+// appendInTx appends values to a stream inside tx, filling ids.
+func appendInTx(tx *bolt.Tx, name []byte, values [][]byte, ids []state.ID) error {
+	sb, err := streamBucket(tx, name, true)
+	if err != nil {
+		return err
+	}
+	meta := readMeta(sb)
+	eb := sb.Bucket(streamEntries)
+	// Entries only ever go at the end: full pages, half the splits.
+	eb.FillPercent = 1
+	now := uint64(time.Now().UnixMilli())
+	last := meta.last
+	for i, v := range values {
+		if now > last.Ms {
+			last = state.ID{Ms: now}
+		} else {
+			last = next(last)
+		}
+		ids[i] = last
+		if err := eb.Put(idKey(last), v); err != nil {
+			return err
+		}
+	}
+	meta.last = last
+	meta.length += uint64(len(values))
+	return writeMeta(sb, meta)
+}
+
+// XAddIndexed appends entries and sets their index entries in one
+// transaction: one commit, and never one without the other.
+func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state.IndexedEntry) ([]string, error) {
+	if err := checkName("stream", stream); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		for _, ie := range e.Indexes {
+			if err := checkIndex(ie.Index, "x"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(entries) == 0 {
+		return []string{}, s.Ping(ctx)
+	}
+	name := []byte(stream)
+	ids := make([]state.ID, len(entries))
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		for i, e := range entries {
+			if err := appendInTx(tx, name, [][]byte{e.Value}, ids[i:i+1]); err != nil {
+				return err
+			}
+			for _, ie := range e.Indexes {
+				m := ie.Member
+				if m == "" {
+					m = state.IDMember(ids[i])
+				}
+				if err := zaddInTx(tx, []byte(ie.Index), []byte(m), float64(ids[i].Ms)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}, func() { s.streams.wake(stream) })
+	if err != nil {
+		return nil, fmt.Errorf("embedded: xadd indexed: %w", err)
 	}
 	out := make([]string, len(ids))
 	for i, id := range ids {

@@ -3,6 +3,7 @@ package statetest
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ var streamCases = []testCase{
 	{"XReadBlockTimeout", testXReadBlockTimeout},
 	{"XReadBlockCancel", testXReadBlockCancel},
 	{"XRevRangePaging", testXRevRangePaging},
+	{"XAddIndexed", testXAddIndexed},
 }
 
 // addEntries appends data to stream in one XAdd and checks the IDs.
@@ -257,4 +259,60 @@ func pageSizes(pages [][]state.Entry) []int {
 		out[i] = len(p)
 	}
 	return out
+}
+
+// testXAddIndexed: the entry and its index entries are written together;
+// ID-form members sort in ID order even within one millisecond; a fixed
+// member moves to the newest entry's millisecond; a refused call writes
+// nothing.
+func testXAddIndexed(t *testing.T, s state.Store) {
+	ctx := testContext(t)
+	entry := func(i int) state.IndexedEntry {
+		return state.IndexedEntry{Value: []byte{byte(i)},
+			Indexes: []state.IndexEntry{{Index: "by-id"}, {Index: "latest", Member: "thing"}}}
+	}
+	var ids []string
+	for i := 0; i < 10; i++ { // one at a time
+		got, err := s.XAddIndexed(ctx, "log", entry(i))
+		must(t, err, "XAddIndexed")
+		ids = append(ids, got...)
+	}
+	batch := make([]state.IndexedEntry, 20) // a batch shares milliseconds: sequences > 9
+	for i := range batch {
+		batch[i] = entry(10 + i)
+	}
+	got, err := s.XAddIndexed(ctx, "log", batch...)
+	must(t, err, "XAddIndexed batch")
+	ids = append(ids, got...)
+	if len(ids) != 30 {
+		t.Fatalf("got %d IDs, want 30", len(ids))
+	}
+	checkIncreasing(t, ids)
+	es, err := s.XRead(ctx, "log", "", 0, 0)
+	must(t, err, "XRead")
+	if len(es) != 30 || es[29].ID != ids[29] || es[29].Data[0] != 29 {
+		t.Fatalf("stream holds %d entries, last %+v; want 30 ending with %s", len(es), es[len(es)-1], ids[29])
+	}
+	ms, err := s.ZRange(ctx, "by-id", state.RangeOptions{Min: math.Inf(-1), Max: math.Inf(1)})
+	must(t, err, "ZRange")
+	if len(ms) != 30 {
+		t.Fatalf("index holds %d members, want 30", len(ms))
+	}
+	for i, m := range ms {
+		p, err := state.ParseID(m.Member)
+		if err != nil || p.String() != ids[i] || m.Member != state.IDMember(p) || m.Score != float64(p.Ms) {
+			t.Fatalf("member %d = %+v, want ID %s scored by its millisecond", i, m, ids[i])
+		}
+	}
+	last, _ := state.ParseID(ids[29])
+	if sc, err := s.ZScore(ctx, "latest", "thing"); err != nil || sc != float64(last.Ms) {
+		t.Fatalf("fixed member scored %v, %v; want %d", sc, err, last.Ms)
+	}
+	bad := []state.IndexedEntry{entry(99), {Value: []byte("x"), Indexes: []state.IndexEntry{{Index: ""}}}}
+	if _, err := s.XAddIndexed(ctx, "log", bad...); !errors.Is(err, state.ErrInvalidArgument) {
+		t.Fatalf("empty index name: %v, want ErrInvalidArgument", err)
+	}
+	if n, err := s.XLen(ctx, "log"); err != nil || n != 30 {
+		t.Fatalf("a refused XAddIndexed wrote to the stream: len %d, %v", n, err)
+	}
 }
