@@ -142,9 +142,18 @@ type SalesLeadPayload struct {
 
 // TechnicianPayload: technician_dispatched, _arriving, _arrived.
 type TechnicianPayload struct {
+	// TechnicianID is empty on a technician_dispatched that asks for a
+	// technician by Skill before one is picked (a fault rule).
 	TechnicianID string `json:"technician_id"`
+	Skill        string `json:"skill,omitempty"`
 	ETASeconds   int    `json:"eta_seconds,omitempty"`
 	DistanceM    int    `json:"distance_m,omitempty"`
+	// OfferID and Stage say which dispatch step a technician_dispatched
+	// event records (offered, accepted, declined, expired, exhausted);
+	// ExpiresAt is when an offered job lapses unless accepted.
+	OfferID   string     `json:"offer_id,omitempty"`
+	Stage     string     `json:"stage,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // PickupOfferedPayload: pick the part up at a store.
@@ -178,6 +187,13 @@ type PushSentPayload struct {
 	Recipient      string `json:"recipient"`
 	Devices        int    `json:"devices"`
 	Status         string `json:"status"` // sent | failed | pruned
+	// Failed and Pruned count the devices it did not reach: given up on,
+	// or removed because their token is dead. Reason says why (an FCM
+	// error code, an HTTP status), never a token.
+	Failed   int    `json:"failed,omitempty"`
+	Pruned   int    `json:"pruned,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // StatusChangedPayload: the ticket's status or owner changed.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/push"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
 	"github.com/switchboard/switchboard/ticket/webhook"
@@ -48,6 +49,12 @@ var fiberCodes = map[int]string{
 // toProblem is the one place that turns an error into what the client sees.
 // Internal messages never leave it: unknown errors become a bare 500.
 func toProblem(err error) (p *problemError, internal bool) {
+	if p, ok := mediaProblem(err); ok {
+		return p, false
+	}
+	if p := locationProblem(err); p != nil {
+		return p, false
+	}
 	var pe *problemError
 	var fe *fiber.Error
 	switch {
@@ -94,8 +101,20 @@ func toProblem(err error) (p *problemError, internal bool) {
 		return &problemError{status: 422, code: api.CodeValidation, detail: domainDetail(err)}, false
 	case errors.Is(err, webhook.ErrConflict):
 		return &problemError{status: 409, code: api.CodeConflict, detail: domainDetail(err)}, false
+	case errors.Is(err, push.ErrNotFound):
+		return &problemError{status: 404, code: api.CodeNotFound, detail: "no such device"}, false
+	case errors.Is(err, push.ErrInvalid):
+		return &problemError{status: 422, code: api.CodeValidation, detail: pushDetail(err)}, false
+	case errors.Is(err, push.ErrTooManyDevices), errors.Is(err, push.ErrConflict):
+		return &problemError{status: 409, code: api.CodeConflict, detail: pushDetail(err)}, false
 	case errors.Is(err, state.ErrNotFound):
 		return &problemError{status: 404, code: api.CodeNotFound, detail: "not found"}, false
+	}
+	if p := deviceProblem(err); p != nil {
+		return p, false
+	}
+	if p := rtcProblem(err); p != nil {
+		return p, false
 	}
 	return &problemError{status: 500, code: api.CodeInternal, detail: "the server failed; the request ID identifies it in the logs"}, true
 }
@@ -127,7 +146,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		}
 		doc := api.Problem{
 			Type:      api.ProblemTypeBase + p.code,
-			Title:     http.StatusText(p.status),
+			Title:     statusTitle(p.status),
 			Status:    p.status,
 			Detail:    p.detail,
 			Code:      p.code,

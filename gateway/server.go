@@ -13,6 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/device"
+	"github.com/switchboard/switchboard/location"
+	"github.com/switchboard/switchboard/media"
+	"github.com/switchboard/switchboard/push"
+	"github.com/switchboard/switchboard/rtc"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
 	"github.com/switchboard/switchboard/ticket/webhook"
@@ -28,6 +33,18 @@ type Deps struct {
 	Webhooks *webhook.Service
 	// Hub is the live feed behind GET /v1/stream; nil answers 503 there.
 	Hub *ticket.Hub
+	// Media takes, checks and serves photos; nil answers 503 on its routes.
+	Media *media.Service
+	// Location serves positions, stores and dispatch; nil answers 503 there.
+	Location *location.Service
+	// Devices is the appliance domain; nil answers 503 on its routes.
+	Devices *device.Service
+	// Push holds push devices, settings and delivery feedback; nil answers
+	// 503 on its routes.
+	Push *push.Service
+	// Calls is click-to-call (queue, routing, signaling, media relay);
+	// nil answers 503 on its routes.
+	Calls *rtc.Service
 	// Logger receives access logs and errors; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics and is served on /metrics;
@@ -71,14 +88,18 @@ func New(cfg Config, deps Deps) *Server {
 		AppName:               "switchboard",
 		DisableStartupMessage: true,
 		BodyLimit:             cfg.BodyLimit,
-		ReadBufferSize:        cfg.HeaderLimit,
-		ReadTimeout:           cfg.ReadTimeout,
-		WriteTimeout:          cfg.WriteTimeout,
-		IdleTimeout:           cfg.IdleTimeout,
-		Concurrency:           cfg.MaxConns,
-		ErrorHandler:          errorHandler(s.log),
-		JSONEncoder:           json.Marshal,
-		JSONDecoder:           json.Unmarshal,
+		// Photo uploads stream to disk; limitBody holds every other
+		// route to BodyLimit as without streaming.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		ReadBufferSize:               cfg.HeaderLimit,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		Concurrency:                  cfg.MaxConns,
+		ErrorHandler:                 errorHandler(s.log),
+		JSONEncoder:                  json.Marshal,
+		JSONDecoder:                  json.Unmarshal,
 		// The route tree is fixed at start; unknown methods on known paths
 		// must be 405, not 404.
 		StrictRouting: false,
@@ -111,6 +132,7 @@ func (s *Server) routes() {
 		}))
 	}
 	app.Use(s.limitIP)
+	app.Use(s.limitBody)
 
 	app.Get("/healthz", s.healthz)
 	app.Get("/readyz", s.readyz)
@@ -124,6 +146,11 @@ func (s *Server) routes() {
 	s.ticketRoutes(v1)
 	s.webhookRoutes(v1)
 	s.streamRoutes(v1)
+	s.callRoutes(v1)
+	s.photoRoutes(v1)
+	s.locationRoutes(v1)
+	s.pushRoutes(v1)
+	s.applianceRoutes(v1)
 }
 
 // App exposes the Fiber app, for tests (app.Test) and benchmarks.

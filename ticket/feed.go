@@ -70,6 +70,10 @@ type HubConfig struct {
 	Block time.Duration
 	// Logger receives the hub's warnings; nil discards them.
 	Logger *slog.Logger
+	// Presence, when set, records every open subscription so any node
+	// can tell whether a user is live (push skips those); nil records
+	// nothing.
+	Presence *Presence
 }
 
 func (c HubConfig) withDefaults() HubConfig {
@@ -167,6 +171,8 @@ type Hub struct {
 	// techs caches ticket → dispatched technician for technician
 	// subscribers; only Run touches it.
 	techs map[string]string
+	// node tells this hub's connections from other nodes' in presence.
+	node string
 }
 
 // NewHub returns a hub over svc's stream; call Run to start it.
@@ -175,7 +181,7 @@ func NewHub(svc *Service, cfg HubConfig) *Hub {
 	return &Hub{
 		svc: svc, cfg: cfg, log: cfg.Logger.With("component", "feed"),
 		byTicket: map[string][]*Subscription{}, byCustomer: map[string][]*Subscription{}, byQueue: map[string][]*Subscription{},
-		techs: map[string]string{},
+		techs: map[string]string{}, node: newID(""),
 	}
 }
 
@@ -430,6 +436,25 @@ func (h *Hub) streamEnd() string {
 	return es[0].ID
 }
 
+// refreshPresence records the subscription as live at a third of
+// PresenceTTL; Next calls it, so the first call marks the user live. A failure only makes the user look offline (a push they
+// might not have needed), so it is logged, not returned.
+func (s *Subscription) refreshPresence(ctx context.Context) {
+	p := s.hub.cfg.Presence
+	if p == nil || time.Since(s.touched) < PresenceTTL/3 {
+		return
+	}
+	s.touched = time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := p.Touch(ctx, s.viewer.ID, s.conn()); err != nil {
+		s.hub.log.Warn("feed: presence", "err", err)
+	}
+}
+
+// conn names the subscription among its user's live connections.
+func (s *Subscription) conn() string { return fmt.Sprintf("%p", s) + "@" + s.hub.node }
+
 const (
 	bucketAll = iota
 	bucketTicket
@@ -521,6 +546,7 @@ type Subscription struct {
 	scanned   int
 	techs     map[string]string
 	timer     *time.Timer
+	touched   time.Time // last presence refresh
 }
 
 // end closes the subscription with err, once.
@@ -538,6 +564,11 @@ func (s *Subscription) Close() {
 	h.removeLocked(s)
 	h.mu.Unlock()
 	s.end(ErrSubscriptionClosed)
+	if p := h.cfg.Presence; p != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = p.Leave(ctx, s.viewer.ID, s.conn())
+	}
 }
 
 // Done is closed when the subscription has ended; Err then says why.
@@ -565,6 +596,7 @@ func (s *Subscription) Next(ctx context.Context, idle time.Duration) (*Frame, er
 		if err := s.Err(); err != nil {
 			return nil, err
 		}
+		s.refreshPresence(ctx)
 		if s.replaying {
 			f, err := s.replayNext(ctx)
 			if err != nil {

@@ -124,9 +124,20 @@ func checkPayload(v any) error {
 	case *api.SalesLeadPayload:
 		return text("reason", p.Reason, true)
 	case *api.TechnicianPayload:
-		return short("technician_id", p.TechnicianID, true)
+		if err := short("skill", p.Skill, false); err != nil {
+			return err
+		}
+		return short("technician_id", p.TechnicianID, p.Skill == "")
 	case *api.FollowUpPayload:
 		return short("follow_up_id", p.FollowUpID, true)
+	case *api.PushSentPayload:
+		if p.Status != "sent" && p.Status != "failed" && p.Status != "pruned" {
+			return fmt.Errorf("status must be sent, failed or pruned")
+		}
+		if err := short("reason", p.Reason, false); err != nil {
+			return err
+		}
+		return short("recipient", p.Recipient, true)
 	case *api.IdentityLinkedPayload:
 		if err := short("channel", p.Channel, true); err != nil {
 			return err

@@ -34,6 +34,11 @@ type Config struct {
 	Auth          auth.Config
 	HTTP          gateway.Config
 	Webhooks      webhook.Config
+	Media         mediaConfig
+	Location      locationConfig
+	RTC           rtcConfig
+	Push          pushConfig
+	Device        deviceConfig
 }
 
 // registerCommon adds the settings that serve and token share, so a token
@@ -71,6 +76,11 @@ func registerServe(s *settings, c *Config) {
 	s.list(&c.HTTP.CORSOrigins, "cors-origins", nil, "browser origins allowed to call the API")
 	s.list(&c.HTTP.TrustedProxies, "trusted-proxies", nil, "load balancer IPs/CIDRs whose X-Forwarded-For is trusted")
 	s.boolean(&c.Webhooks.AllowPrivate, "webhook-allow-private", false, "let webhooks target loopback, private and link-local addresses")
+	registerMedia(s, &c.Media)
+	registerLocation(s, &c.Location)
+	registerRTC(s, &c.RTC)
+	registerPush(s, &c.Push)
+	registerDevice(s, &c.Device)
 }
 
 // Validate returns one error naming the first bad setting.
@@ -107,6 +117,18 @@ func (c Config) Validate() error {
 			return bad("jwks", "an outside identity provider needs --jwks-issuer and --jwks-audience")
 		}
 	}
+	if name, why := c.Device.validate(); name != "" {
+		return bad(name, why)
+	}
+	if name, why := c.Push.validate(); name != "" {
+		return bad(name, why)
+	}
+	if name, why := c.RTC.validate(); name != "" {
+		return bad(name, why)
+	}
+	if name, why := c.Location.validate(); name != "" {
+		return bad(name, why)
+	}
 	if _, err := c.ingestSecrets(); err != nil {
 		return bad("ingest-secrets", err.Error())
 	}
@@ -124,6 +146,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.HeaderLimit < 4096 {
 		return bad("header-limit", "must be at least 4096")
+	}
+	if name, why := c.Media.validate(); name != "" {
+		return bad(name, why)
 	}
 	if c.HTTP.MaxConns <= 0 {
 		return bad("max-conns", "must be positive")
@@ -163,6 +188,11 @@ func (c Config) ingestSecrets() (map[string]string, error) {
 // Sanitized returns a copy safe to log: the Redis password and the ingest
 // secrets are masked.
 func (c Config) Sanitized() Config {
+	c.Push = c.Push.sanitized()
+	c.Device = c.Device.sanitized()
+	if c.RTC.TURNSecret != "" {
+		c.RTC.TURNSecret = "xxxxx"
+	}
 	if len(c.IngestSecrets) > 0 {
 		masked := make([]string, len(c.IngestSecrets))
 		for i, pair := range c.IngestSecrets {

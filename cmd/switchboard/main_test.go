@@ -20,7 +20,10 @@ import (
 
 // env returns a getenv over a fixed map, so tests never read the real one.
 func env(kv ...string) func(string) string {
-	m := map[string]string{}
+	// The embedded TURN server's default UDP :3478 and MQTT broker's
+	// :1883 (this machine's own Mosquitto holds it) would collide: free
+	// ports unless a test says otherwise.
+	m := map[string]string{"SWITCHBOARD_TURN_ADDR": "127.0.0.1:0", "SWITCHBOARD_MQTT_ADDR": "127.0.0.1:0"}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/location"
 	"github.com/switchboard/switchboard/state/backend"
 	"github.com/switchboard/switchboard/ticket"
 	"github.com/switchboard/switchboard/ticket/webhook"
@@ -73,8 +74,26 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 
 	secrets, _ := c.ingestSecrets() // checked by Validate
 	tickets := ticket.New(store, ticket.WithLogger(log), ticket.WithIngestSecrets(secrets))
-	hub := ticket.NewHub(tickets, ticket.HubConfig{Logger: log})
+	presence := ticket.NewPresence(store)
+	hub := ticket.NewHub(tickets, ticket.HubConfig{Logger: log, Presence: presence})
+	pushes, err := newPush(ctx, c.Push, store, tickets, presence, log)
+	if err != nil {
+		return err
+	}
 	webhooks := webhook.New(store, c.Webhooks, webhook.WithLogger(log))
+	photos, err := newMedia(c.Media, c.Data, store, tickets, log)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	locations := location.New(store, tickets, c.Location.config(), location.WithLogger(log))
+	calls, turnSrv, turnConn, err := newRTC(c.RTC, nodeID(), store, tickets, log)
+	if err != nil {
+		return fmt.Errorf("calls: %w", err)
+	}
+	devices, deviceWorkers, err := newDevices(c.Device, c.Data, store, tickets, auth.NewIssuer(c.Auth, key, store), log)
+	if err != nil {
+		return fmt.Errorf("appliances: %w", err)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -84,7 +103,12 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 		Verifier: auth.NewVerifier(c.Auth, key, external...),
 		Tickets:  tickets,
 		Hub:      hub,
+		Media:    photos,
 		Webhooks: webhooks,
+		Location: locations,
+		Push:     pushes,
+		Calls:    calls,
+		Devices:  devices,
 		Logger:   log,
 		Registry: reg,
 	})
@@ -118,6 +142,18 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	start("feed", hub.Run)
 	start("follow-ups", func(ctx context.Context) error { return tickets.RunFollowUps(ctx, node) })
 	start("webhooks", webhook.NewDispatcher(webhooks, node).Run)
+	start("media-sweeper", photos.Run)
+	start("offers", locations.RunOffers)
+	start("position-sweeper", locations.RunSweeper)
+	start("calls", calls.Run)
+	if turnSrv != nil {
+		start("turn", func(ctx context.Context) error { return turnSrv.Run(ctx, turnConn) })
+	}
+	start("push-rules", pushes.Rules(node).Run)
+	start("push-outbox", pushes.Outbox(node).Run)
+	for _, w := range deviceWorkers {
+		start(w.name, w.run)
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/rtc"
+	"github.com/switchboard/switchboard/state"
+	"github.com/switchboard/switchboard/ticket"
+)
+
+// rtcConfig holds the click-to-call settings.
+type rtcConfig struct {
+	TURNAddr    string
+	TURNSecret  string
+	TURNURLs    []string
+	TURNRelayIP string
+	MediaPorts  string
+	PublicIPs   []string
+	RingTimeout time.Duration
+	RecordDir   string
+}
+
+func registerRTC(s *settings, c *rtcConfig) {
+	s.str(&c.TURNAddr, "turn-addr", ":3478", "embedded TURN server UDP address; empty disables it")
+	s.str(&c.TURNSecret, "turn-secret", "", "TURN REST API shared secret (coturn static-auth-secret); empty: random per start (one node only)")
+	s.list(&c.TURNURLs, "turn-urls", nil, "STUN/TURN URLs handed to clients; empty with the embedded server: turn:<public IP or host>:<port>")
+	s.str(&c.TURNRelayIP, "turn-relay-ip", "", "public IP the embedded TURN server offers relays on")
+	s.str(&c.MediaPorts, "media-ports", "", "UDP port range of the media relay, as MIN-MAX; empty: any")
+	s.list(&c.PublicIPs, "public-ips", nil, "the node's public IPs behind a 1:1 NAT, put in media candidates")
+	s.dur(&c.RingTimeout, "ring-timeout", 20*time.Second, "how long a call rings one agent before moving on")
+	s.str(&c.RecordDir, "record-dir", "", "directory for recordings of calls with the caller's consent; empty: no recording")
+}
+
+// validate names the first bad setting and why.
+func (c rtcConfig) validate() (string, string) {
+	if c.TURNAddr != "" {
+		if _, _, err := net.SplitHostPort(c.TURNAddr); err != nil {
+			return "turn-addr", "want host:port, e.g. :3478"
+		}
+	}
+	if c.TURNSecret != "" && len(c.TURNSecret) < 16 {
+		return "turn-secret", "use at least 16 characters"
+	}
+	for _, u := range c.TURNURLs {
+		if !rtc.ValidTURNURL(u) {
+			return "turn-urls", "want stun:, turn: or turns: URLs"
+		}
+	}
+	if c.TURNRelayIP != "" && net.ParseIP(c.TURNRelayIP) == nil {
+		return "turn-relay-ip", "want an IP address"
+	}
+	if _, _, err := c.ports(); err != nil {
+		return "media-ports", err.Error()
+	}
+	for _, ip := range c.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return "public-ips", "want IP addresses"
+		}
+	}
+	if c.RingTimeout < time.Second || c.RingTimeout > 5*time.Minute {
+		return "ring-timeout", "must be between 1s and 5m"
+	}
+	return "", ""
+}
+
+func (c rtcConfig) ports() (uint16, uint16, error) {
+	if c.MediaPorts == "" {
+		return 0, 0, nil
+	}
+	lo, hi, ok := strings.Cut(c.MediaPorts, "-")
+	a, err1 := strconv.ParseUint(lo, 10, 16)
+	b, err2 := strconv.ParseUint(hi, 10, 16)
+	if !ok || err1 != nil || err2 != nil || a == 0 || a > b {
+		return 0, 0, fmt.Errorf("want MIN-MAX, e.g. 50000-60000")
+	}
+	return uint16(a), uint16(b), nil
+}
+
+// newRTC builds the call service and, unless disabled, the embedded TURN
+// server with its bound socket (nil when off).
+func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service, log *slog.Logger) (*rtc.Service, *rtc.TURNServer, net.PacketConn, error) {
+	lo, hi, _ := c.ports()
+	cfg := rtc.Config{Node: node, Logger: log, RingTimeout: c.RingTimeout,
+		Media: rtc.MediaConfig{PortMin: lo, PortMax: hi, PublicIPs: c.PublicIPs, RecordDir: c.RecordDir},
+		TURN:  rtc.TURNConfig{URLs: c.TURNURLs, Secret: c.TURNSecret}}
+	var turnSrv *rtc.TURNServer
+	var pc net.PacketConn
+	if c.TURNAddr != "" {
+		if cfg.TURN.Secret == "" {
+			cfg.TURN.Secret = rand.Text()
+		}
+		var err error
+		if turnSrv, err = rtc.NewTURNServer(rtc.TURNServerConfig{Addr: c.TURNAddr, Secret: cfg.TURN.Secret, RelayIP: c.TURNRelayIP, Logger: log}); err != nil {
+			return nil, nil, nil, err
+		}
+		if pc, err = turnSrv.Listen(); err != nil {
+			return nil, nil, nil, fmt.Errorf("TURN listen on %s: %w", c.TURNAddr, err)
+		}
+		if len(cfg.TURN.URLs) == 0 {
+			host := c.TURNRelayIP
+			if host == "" && len(c.PublicIPs) > 0 {
+				host = c.PublicIPs[0]
+			}
+			if host != "" {
+				cfg.TURN.URLs = []string{"turn:" + net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)) + "?transport=udp"}
+			}
+		}
+	}
+	svc, err := rtc.New(cfg, store, tickets)
+	if err != nil {
+		if pc != nil {
+			_ = pc.Close()
+		}
+		return nil, nil, nil, err
+	}
+	return svc, turnSrv, pc, nil
+}

@@ -1,0 +1,106 @@
+package device
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// Broker is the embedded MQTT broker (mochi-mqtt) of a single-node
+// install. Appliances log in with their serial and MQTTPassword; each may
+// publish only under appliances/{its serial}/ and subscribe only to its
+// command topic. The gateway's own client logs in with a random password
+// made at start, known only to this process.
+type Broker struct {
+	srv        *mqtt.Server
+	ln         net.Listener
+	user, pass string
+}
+
+// gatewayUser is the embedded broker's account of the gateway's client.
+const gatewayUser = "switchboard-gateway"
+
+// NewBroker listens on addr now, so a taken port fails start-up with a
+// clear error; Run serves.
+func (s *Service) NewBroker(addr string, log *slog.Logger) (*Broker, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("MQTT broker: listen on %s: %w (another broker there? set --mqtt-addr, or --mqtt-url to use it)", addr, err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{ln: ln, user: gatewayUser, pass: rand.Text()}
+	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "mqtt-broker")})
+	if err := b.srv.AddHook(&aclHook{svc: s, user: b.user, pass: b.pass}, nil); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := b.srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Addr is the address the broker listens on.
+func (b *Broker) Addr() string { return b.ln.Addr().String() }
+
+// URL is the broker's URL for the gateway's own client, credentials in it.
+func (b *Broker) URL() string {
+	return "tcp://" + b.user + ":" + b.pass + "@" + b.Addr()
+}
+
+// Run serves until ctx ends, then closes every connection.
+func (b *Broker) Run(ctx context.Context) error {
+	if err := b.srv.Serve(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return b.srv.Close()
+}
+
+// aclHook authenticates appliances and confines them to their topics.
+type aclHook struct {
+	mqtt.HookBase
+	svc        *Service
+	user, pass string
+}
+
+func (h *aclHook) ID() string { return "switchboard-appliances" }
+
+func (h *aclHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+}
+
+func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user, pass := string(pk.Connect.Username), pk.Connect.Password
+	if user == h.user {
+		return subtle.ConstantTimeCompare(pass, []byte(h.pass)) == 1
+	}
+	a, err := h.svc.bySerial(context.Background(), user)
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(pass, []byte(a.mqttPW)) == 1
+}
+
+func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	user := string(cl.Properties.Username)
+	if user == h.user {
+		return true
+	}
+	if write {
+		return strings.HasPrefix(topic, "appliances/"+user+"/") && !strings.ContainsAny(topic, "+#")
+	}
+	return topic == CommandTopic(user)
+}

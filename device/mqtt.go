@@ -1,0 +1,302 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+)
+
+// MQTTConfig configures the gateway's MQTT client.
+type MQTTConfig struct {
+	// URL is the broker: tcp://host:port (user:password@ in the URL are
+	// the client's credentials). Required.
+	URL string
+	// ClientID is fixed across restarts, so the broker keeps this node's
+	// session (its subscription and the QoS 1 messages not yet acked)
+	// while it is away. Required; every node needs its own.
+	ClientID string
+	// StoreDir holds paho's file store of in-flight messages. Required.
+	StoreDir string
+	// Shared subscribes with $share/switchboard/..., so a broker hands
+	// each frame to one of several gateway nodes. Set with an external
+	// broker; the embedded one serves a single node.
+	Shared bool
+	// Queue bounds the frames received and not yet written. Zero: 4096,
+	// which is 200 times Mosquitto's default inflight window of 20 per
+	// client and a fraction of a second of ingest.
+	Queue int
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// mqttBatch is the most frames taken off the queue for one ingest round.
+const mqttBatch = 512
+
+// diagnosticsFilter is the topic filter of every appliance's frames.
+const diagnosticsFilter = "appliances/+/diagnostics"
+
+// MQTT is the gateway's MQTT client: it takes signed frames published
+// QoS 1 to appliances/{serial}/diagnostics and records them, and
+// publishes commands.
+//
+// Why no frame is lost: the session is persistent (fixed client ID,
+// CleanSession=false, paho file store), so the broker keeps unacked QoS 1
+// messages across a reconnect of either side. Auto-ack is off and paho
+// runs each message's callback on its own goroutine (OrderMatters=false):
+// the callback hands the message to a bounded queue and waits; a worker
+// records what is queued in batches (one stream write per batch), and
+// each callback sends its PUBACK only once its frame is durable in the
+// stream, or was found bad or already recorded. Acking from inside the
+// callback is also the only safe place with paho: an ack after the
+// callback returned may hit a connection already torn down. A frame in
+// flight when the broker or the gateway goes away is not acked, so it is
+// redelivered, and the sequence window drops it if it was written. The
+// waiting callbacks are bounded by the broker's inflight window per
+// client (Mosquitto's max_inflight_messages), and the queue by Queue: a
+// slow store pushes back on the broker through TCP instead of dropping.
+type MQTT struct {
+	svc *Service
+	cfg MQTTConfig
+	log *slog.Logger
+	q   chan *inbound
+}
+
+// inbound is a received message waiting for its callback to ack it.
+type inbound struct {
+	msg  paho.Message
+	done chan bool // true: ack
+}
+
+// NewMQTT returns the MQTT client of the service; Run connects it.
+func (s *Service) NewMQTT(cfg MQTTConfig) (*MQTT, error) {
+	if cfg.URL == "" || cfg.ClientID == "" || cfg.StoreDir == "" {
+		return nil, errors.New("device: MQTT needs a URL, a client ID and a store directory")
+	}
+	if cfg.Queue == 0 {
+		cfg.Queue = 4096
+	}
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &MQTT{svc: s, cfg: cfg, log: l.With("component", "mqtt"), q: make(chan *inbound, cfg.Queue)}, nil
+}
+
+// Run connects, subscribes and records frames until ctx ends. Connection
+// losses are retried forever; only ctx stops it.
+func (m *MQTT) Run(ctx context.Context) error {
+	u, err := url.Parse(m.cfg.URL)
+	if err != nil {
+		return fmt.Errorf("mqtt url: %w", err)
+	}
+	filter := diagnosticsFilter
+	if m.cfg.Shared {
+		filter = "$share/switchboard/" + diagnosticsFilter
+	}
+	handler := func(_ paho.Client, msg paho.Message) {
+		in := &inbound{msg: msg, done: make(chan bool, 1)}
+		select {
+		case m.q <- in:
+		case <-ctx.Done(): // not acked: the broker keeps it for the next session
+			return
+		}
+		select {
+		case ack := <-in.done:
+			if ack {
+				msg.Ack()
+			}
+		case <-ctx.Done():
+		}
+	}
+	opts := paho.NewClientOptions().
+		AddBroker((&url.URL{Scheme: u.Scheme, Host: u.Host}).String()).
+		SetClientID(m.cfg.ClientID).
+		SetCleanSession(false).
+		SetStore(paho.NewFileStore(m.cfg.StoreDir)).
+		SetAutoAckDisabled(true).
+		SetOrderMatters(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(250 * time.Millisecond).
+		SetMaxReconnectInterval(2 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		// With a persistent session the broker may deliver before the
+		// subscription is renewed: the default handler takes those.
+		SetDefaultPublishHandler(handler).
+		SetOnConnectHandler(func(c paho.Client) {
+			t := c.Subscribe(filter, 1, handler)
+			go func() {
+				if t.WaitTimeout(10*time.Second) && t.Error() != nil {
+					m.log.Error("subscribe failed", "err", t.Error())
+				}
+			}()
+			m.log.Info("connected", "broker", u.Host)
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) { m.log.Warn("connection lost", "err", err) })
+	if u.User != nil {
+		opts.SetUsername(u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			opts.SetPassword(p)
+		}
+	}
+	c := paho.NewClient(opts)
+	c.Connect() // retries in the background (ConnectRetry)
+	pub := publisher(func(ctx context.Context, topic string, payload []byte) error {
+		t := c.Publish(topic, 1, false, payload)
+		select {
+		case <-t.Done():
+			return t.Error()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	m.svc.pub.Store(&pub)
+	defer m.svc.pub.Store(nil)
+	defer c.Disconnect(250)
+	return m.work(ctx)
+}
+
+// work records frames from the queue in rounds of up to mqttBatch.
+func (m *MQTT) work(ctx context.Context) error {
+	batch := make([]*inbound, 0, mqttBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-m.q:
+			batch = append(batch[:0], in)
+		}
+	fill:
+		for len(batch) < mqttBatch {
+			select {
+			case in := <-m.q:
+				batch = append(batch, in)
+			default:
+				break fill
+			}
+		}
+		m.round(ctx, batch)
+	}
+}
+
+// round records one batch, grouped by appliance, retrying store failures
+// until they pass or ctx ends, and tells each message's callback whether
+// to ack it.
+func (m *MQTT) round(ctx context.Context, batch []*inbound) {
+	groups := map[string][]*inbound{}
+	var order []string
+	for _, in := range batch {
+		serial, ok := serialOfTopic(in.msg.Topic())
+		if !ok {
+			in.done <- true // not ours to record; never redeliver it
+			continue
+		}
+		if _, seen := groups[serial]; !seen {
+			order = append(order, serial)
+		}
+		groups[serial] = append(groups[serial], in)
+	}
+	for _, serial := range order {
+		ins := groups[serial]
+		ok := true
+		for wait := 50 * time.Millisecond; ; wait = min(wait*2, 2*time.Second) {
+			err := m.svc.ingestMQTT(ctx, serial, ins)
+			if err == nil {
+				break
+			}
+			m.log.Warn("recording frames failed; retrying", "serial", serial, "err", err)
+			select {
+			case <-ctx.Done():
+				ok = false
+			case <-time.After(wait):
+			}
+			if !ok {
+				break
+			}
+		}
+		for _, in := range ins {
+			in.done <- ok
+		}
+	}
+}
+
+func serialOfTopic(topic string) (string, bool) {
+	rest, ok := strings.CutPrefix(topic, "appliances/")
+	if !ok {
+		return "", false
+	}
+	serial, ok := strings.CutSuffix(rest, "/diagnostics")
+	return serial, ok && ValidSerial(serial)
+}
+
+// ingestMQTT records the frames of one appliance received over MQTT.
+// Frames that can never be recorded (bad signature, unknown appliance,
+// no owner, already received) are dropped with a log line: redelivering
+// them would not change that. Only store failures return an error.
+func (s *Service) ingestMQTT(ctx context.Context, serial string, ins []*inbound) error {
+	a, err := s.bySerial(ctx, serial)
+	if errors.Is(err, ErrNotFound) {
+		s.log.Warn("frames for an unknown serial dropped", "frames", len(ins))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	o, _, err := s.ownerOf(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if o == nil {
+		s.log.Info("frames of an unpaired appliance dropped", "appliance", a.ID, "frames", len(ins))
+		return nil
+	}
+	ranges := s.rules.Ranges[a.Model]
+	now := s.now()
+	fs := make([]api.Frame, 0, len(ins))
+	for i, in := range ins {
+		msg := in.msg
+		var sf api.SignedFrame
+		if len(msg.Payload()) > 2*MaxFrameBytes || json.Unmarshal(msg.Payload(), &sf) != nil {
+			s.log.Warn("malformed MQTT frame dropped", "appliance", a.ID)
+			continue
+		}
+		f, err := parseFrame(i, a.secret, a.Serial, sf, ranges, now)
+		if err != nil {
+			s.log.Warn("bad MQTT frame dropped", "appliance", a.ID, "err", err)
+			continue
+		}
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(fs, func(x, y api.Frame) int { return cmpSeq(x.Seq, y.Seq) })
+	n := len(fs)
+	fs = slices.CompactFunc(fs, func(x, y api.Frame) bool { return x.Seq == y.Seq })
+	_, err = s.record(ctx, a, o, fs, n-len(fs), api.Actor{ID: a.ID, Role: string(auth.RoleDevice)})
+	if errors.Is(err, ErrReplayed) {
+		return nil
+	}
+	return err
+}
+
+func cmpSeq(x, y uint64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}

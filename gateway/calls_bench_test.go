@@ -1,0 +1,118 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/mobile-sdk/call"
+	"github.com/switchboard/switchboard/rtc"
+)
+
+// BenchmarkCallSetup measures a call from POST /v1/calls to media flowing
+// both ways (the first RTP packet received by the customer and by the
+// agent), pion to pion through the relay on loopback, with an agent
+// already available and answering at once. Reports p50 and p99.
+func BenchmarkCallSetup(b *testing.B) {
+	// One agent connection takes every call back to back, far faster than
+	// a person would: lift its signaling rate limit.
+	e := newCallEnv(b, nil, nil, "node-a", func(c *rtc.Config) { c.SignalRate, c.SignalBurst = 1e6, 1e6 })
+	agent := e.client(b, "ann", auth.RoleAgent)
+	agentSig := dial(b, agent)
+	_ = agentSig.Send(api.Signal{Type: api.SigStatus, Status: api.AgentAvailable})
+	waitSig(b, agentSig, api.SigStatus)
+	customer := e.client(b, "joe", auth.RoleCustomer)
+	custSig := dial(b, customer)
+	cm, am := newTracks(b), newTracks(b)
+	capi, _ := call.DefaultAPI(true)
+	aapi, _ := call.DefaultAPI(true)
+	tickets := make([]api.Ticket, b.N)
+	for i := range b.N {
+		tickets[i] = openTicket(b, customer)
+	}
+	var took []time.Duration
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		cm.got.Store(0)
+		am.got.Store(0)
+		start := time.Now()
+		cc, _, err := call.Place(ctx, customer, custSig, api.PlaceCallRequest{TicketID: tickets[i].ID, Media: api.MediaVideo}, "",
+			call.Options{Audio: cm.audio, Video: cm.video, OnTrack: cm.onTrack, API: capi})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ring := waitSig(b, agentSig, api.SigRing)
+		_ = agentSig.Send(api.Signal{Type: api.SigAnswer, CallID: ring.CallID})
+		waitSig(b, agentSig, api.SigCall)
+		ac, err := call.Join(ctx, agentSig, ring.CallID, call.Options{Audio: am.audio, Video: am.video, ReceiveVideo: true, OnTrack: am.onTrack, API: aapi})
+		if err != nil {
+			b.Fatal(err)
+		}
+		checkFor(b, 20*time.Second, 200*time.Microsecond, func() error {
+			if cm.got.Load() == 0 || am.got.Load() == 0 {
+				return fmt.Errorf("call %d: no media yet: customer %d (%s), agent %d (%s)", i, cm.got.Load(), cc.PeerConnection().ConnectionState(), am.got.Load(), ac.PeerConnection().ConnectionState())
+			}
+			return nil
+		})
+		took = append(took, time.Since(start))
+		b.StopTimer()
+		_ = ac.HangUp()
+		cc.Close()
+		waitSig(b, agentSig, api.SigStatus) // the agent is free again
+		b.StartTimer()
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkRelayCPU holds `calls` concurrent video calls, each party
+// sending 50 VP8 packets of ~1 KB (400 kbit/s) and 50 Opus packets a
+// second, and reports process CPU time per packet the relay forwarded and
+// the loss. The pion clients of both parties run in this process too, so
+// the figure is an upper bound on the gateway's own cost (each forwarded
+// packet is also encrypted by one client and decrypted by another).
+func BenchmarkRelayCPU(b *testing.B) {
+	const calls = 10
+	const window = 3 * time.Second
+	e := newCallEnv(b, nil, nil, "node-a", nil)
+	var parties []*tracks
+	for i := range calls {
+		cm, am, _, _, _ := connectCall(b, e, e, fmt.Sprint("cust", i), fmt.Sprint("agent", i))
+		parties = append(parties, cm, am)
+	}
+	b.ResetTimer()
+	for range b.N {
+		var got0 int64
+		for _, p := range parties {
+			got0 += p.got.Load()
+		}
+		fwd0 := e.calls.Relay().Forwarded()
+		cpu0 := cpuTime()
+		time.Sleep(window) // a measurement window, not a wait for a condition
+		cpu := cpuTime() - cpu0
+		fwd := e.calls.Relay().Forwarded() - fwd0
+		var got int64
+		for _, p := range parties {
+			got += p.got.Load()
+		}
+		got -= got0
+		b.ReportMetric(float64(cpu.Microseconds())/float64(max(fwd, 1)), "cpu-us/pkt")
+		b.ReportMetric(float64(fwd)/window.Seconds(), "fwd-pkt/s")
+		sent := float64(2*calls) * 100 * window.Seconds()
+		b.ReportMetric(max(0, 100*(1-float64(got)/sent)), "loss-%")
+	}
+	b.ReportMetric(calls, "calls")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

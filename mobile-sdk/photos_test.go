@@ -1,0 +1,161 @@
+package sdk_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/media"
+	"github.com/switchboard/switchboard/media/mediatest"
+	sdk "github.com/switchboard/switchboard/mobile-sdk"
+	"github.com/switchboard/switchboard/state/embedded"
+	"github.com/switchboard/switchboard/ticket"
+)
+
+// photoGateway is a real gateway on loopback with photos enabled.
+func photoGateway(t *testing.T) (*server, *media.Service) {
+	t.Helper()
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	key, err := auth.LoadOrCreateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, err := media.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := auth.Config{}
+	iss := auth.NewIssuer(ac, key, store)
+	tickets := ticket.New(store)
+	m := media.New(store, disk, tickets, media.Config{})
+	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Media: m})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return &server{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), ac: ac, key: key, store: store, issuer: iss, tickets: tickets}, m
+}
+
+// dropOnce fails the first PATCH after cut bytes of its body went out,
+// as a connection lost in a tunnel, and records every PATCH's offset.
+type dropOnce struct {
+	base    http.RoundTripper
+	cut     int64
+	mu      sync.Mutex
+	dropped bool
+	offsets []int64
+}
+
+var errTunnel = errors.New("connection lost in a tunnel")
+
+func (d *dropOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPatch {
+		off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+		d.mu.Lock()
+		d.offsets = append(d.offsets, off)
+		drop := !d.dropped
+		d.dropped = true
+		d.mu.Unlock()
+		if drop {
+			r.Body = cutBody{io.LimitReader(r.Body, d.cut), r.Body}
+		}
+	}
+	return d.base.RoundTrip(r)
+}
+
+// cutBody ends with an error after its limit, so the transport aborts the
+// request midway and the server sees a body cut short.
+type cutBody struct {
+	r io.Reader
+	c io.Closer
+}
+
+func (b cutBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		return n, errTunnel
+	}
+	return n, err
+}
+func (b cutBody) Close() error { return b.c.Close() }
+
+// TestUploadPhotoResumesAfterDrop: the SDK uploads a photo over tus with
+// progress callbacks; the connection drops at 60 %; the SDK asks the
+// gateway where it stands and sends only the rest; the photo is on the
+// ticket, with its GPS data gone.
+func TestUploadPhotoResumesAfterDrop(t *testing.T) {
+	s, m := photoGateway(t)
+	img := mediatest.WithExif(mediatest.NoisyJPEG(1400, 1200, 3), 1, true)
+	rt := &dropOnce{base: http.DefaultTransport.(*http.Transport).Clone(), cut: int64(len(img)) * 6 / 10}
+	c := s.client(t, "joe", auth.RoleCustomer, &http.Client{Transport: rt, Timeout: time.Minute})
+	ctx := t.Context()
+	tk, err := c.OpenTicket(ctx, api.OpenTicketRequest{Subject: "projector"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []int64
+	var created string
+	id, err := c.UploadPhoto(ctx, tk.ID, bytes.NewReader(img), int64(len(img)), sdk.UploadOptions{
+		Filename:   "IMG_7.jpg",
+		OnProgress: func(sent, total int64) { mu.Lock(); seen = append(seen, sent); mu.Unlock() },
+		OnCreated:  func(u string) { created = u },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.mu.Lock()
+	offsets := rt.offsets
+	rt.mu.Unlock()
+	if len(offsets) < 2 || offsets[0] != 0 || offsets[1] < int64(len(img))/2 {
+		t.Fatalf("PATCH offsets %v for %d bytes cut at %d: not resumed where it stopped", offsets, len(img), rt.cut)
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Fatalf("progress went back: %v", seen)
+		}
+	}
+	if len(seen) == 0 || seen[len(seen)-1] != int64(len(img)) || created == "" {
+		t.Fatalf("progress %v, created %q", seen, created)
+	}
+	p, err := m.Photo(ctx, ticket.Viewer{ID: "joe", Role: auth.RoleCustomer}, id)
+	if err != nil || p.TicketID != tk.ID || p.Filename != "IMG_7.jpg" {
+		t.Fatalf("photo %+v, %v", p, err)
+	}
+	v, err := c.Ticket(ctx, tk.ID, "")
+	if err != nil || v.Events[len(v.Events)-1].Type != api.EventPhotoAdded {
+		t.Fatalf("timeline %+v, %v", v, err)
+	}
+	// Resuming a finished upload answers the same photo.
+	again, err := c.UploadPhoto(ctx, tk.ID, bytes.NewReader(img), int64(len(img)), sdk.UploadOptions{UploadURL: created})
+	if err != nil || again != id {
+		t.Fatalf("resume of a finished upload: %q, %v", again, err)
+	}
+	// Bytes that are not a photo are refused, not retried.
+	_, err = c.UploadPhoto(ctx, tk.ID, bytes.NewReader([]byte("<html>not a photo</html>")), 24, sdk.UploadOptions{})
+	if sdk.StatusCode(err) != http.StatusUnsupportedMediaType {
+		t.Fatalf("html upload: %v", err)
+	}
+}

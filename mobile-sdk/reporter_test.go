@@ -1,0 +1,119 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/location"
+	sdk "github.com/switchboard/switchboard/mobile-sdk"
+	"github.com/switchboard/switchboard/state/embedded"
+	"github.com/switchboard/switchboard/ticket"
+)
+
+// tunnel is a transport that fails every request while offline is set: a
+// phone in a tunnel.
+type tunnel struct{ offline atomic.Bool }
+
+func (f *tunnel) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.offline.Load() {
+		return nil, errors.New("network is unreachable")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestReporterOfflineAndStill: through a real gateway, the reporter keeps
+// fixes while offline and delivers them all on reconnect; standing still
+// it keeps few fixes and slows down; a refused fix does not block the
+// queue.
+func TestReporterOfflineAndStill(t *testing.T) {
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	key, err := auth.LoadOrCreateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := auth.NewIssuer(auth.Config{}, key, store)
+	tickets := ticket.New(store)
+	loc := location.New(store, tickets, location.Config{})
+	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(auth.Config{}, key), Tickets: tickets, Location: loc})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	pair, err := iss.Pair(context.Background(), "tech-7", auth.RoleTechnician, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &tunnel{}
+	c, err := sdk.New(sdk.Config{BaseURL: "http://" + ln.Addr().String(), HTTPClient: &http.Client{Transport: link, Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SignIn(api.TokenPair{AccessToken: pair.AccessToken, RefreshToken: pair.RefreshToken})
+	r := c.NewReporter(sdk.ReporterConfig{MaxBatch: 7})
+
+	// Driving through a tunnel: 20 fixes, 1 Hz, 50 m apart.
+	link.offline.Store(true)
+	start := time.Now().Add(-time.Minute)
+	for i := range 20 {
+		r.Add(api.Fix{Lat: 52.5 + float64(i)*0.00045, Lon: 13.4, SpeedMps: 14, Time: start.Add(time.Duration(i) * time.Second)})
+	}
+	if err := r.Flush(t.Context()); err == nil {
+		t.Fatal("flush offline succeeded")
+	}
+	if r.Pending() != 20 {
+		t.Fatalf("pending %d after a failed flush, want 20", r.Pending())
+	}
+	if r.Interval() != 10*time.Second {
+		t.Fatalf("moving interval %v", r.Interval())
+	}
+	// Back online: everything arrives, in batches of 7.
+	link.offline.Store(false)
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := loc.History(t.Context(), "tech-7", time.Time{})
+	if err != nil || len(hist) != 20 || r.Pending() != 0 {
+		t.Fatalf("history %d fixes (%v), pending %d", len(hist), err, r.Pending())
+	}
+	// Parked: 30 jittery fixes within a few metres keep one, and the
+	// reporter slows down.
+	last := hist[len(hist)-1]
+	for i := range 30 {
+		r.Add(api.Fix{Lat: last.Lat + float64(i%3)*0.00002, Lon: 13.4, Time: last.Time.Add(time.Duration(i+1) * time.Second)})
+	}
+	if r.Pending() > 1 {
+		t.Fatalf("standing still kept %d fixes", r.Pending())
+	}
+	if r.Interval() != 60*time.Second {
+		t.Fatalf("still interval %v", r.Interval())
+	}
+	// A fix the gateway refuses (latitude beyond the geo index) is dropped,
+	// not retried forever.
+	r.Add(api.Fix{Lat: 86, Lon: 13.4, Time: time.Now()})
+	if err := r.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Pending() != 0 || r.Dropped() == 0 {
+		t.Fatalf("pending %d dropped %d", r.Pending(), r.Dropped())
+	}
+}
