@@ -8,12 +8,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/switchboard/switchboard/internal/retryq"
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -25,11 +25,6 @@ const (
 	// maxReason bounds the error text kept with a failure.
 	maxReason = 256
 )
-
-func keyRetry(k string) string { return "push:retry:" + k }
-func keyMove(k string) string  { return "push:mv:" + k }
-
-const ixDue = "push:due"
 
 // Outbox sends what is in StreamOutbox. Run one per node; nodes share the
 // work through the consumer group.
@@ -62,7 +57,10 @@ func (o *Outbox) Run(ctx context.Context) error {
 	for range o.svc.cfg.Workers {
 		g.Go(func() error { o.loop(ctx); return nil })
 	}
-	g.Go(func() error { o.moveDue(ctx); return nil })
+	g.Go(func() error {
+		o.svc.retries(o.consumer).Run(ctx, o.svc.cfg.Poll, func(err error) { o.log.Warn("push retry mover", "err", err) })
+		return nil
+	})
 	return g.Wait()
 }
 
@@ -297,89 +295,19 @@ func backoff(n int, base, maxDelay time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(c) + 1))
 }
 
-// park stores n to be put back on the outbox after delay. Each parking
-// has its own key, so a notification parked again while its previous
-// parking is being cleaned up is not confused with it.
+// park stores n to be put back on the outbox after delay.
 func (s *Service) park(ctx context.Context, n Notification, delay time.Duration) error {
 	raw, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	k := n.ID + "." + strings.ToLower(newID("")[:8])
-	if err := s.st.Set(ctx, keyRetry(k), raw, 0); err != nil {
-		return err
-	}
-	return s.st.ZAdd(ctx, ixDue, k, float64(s.now().Add(delay).UnixMilli()))
+	return s.retries("").Park(ctx, n.ID, raw, delay)
 }
 
-// moveBatch is how many due notifications one index read takes.
-const moveBatch = 256
-
-// moveDue puts parked notifications whose time has come back on the
-// outbox, every Poll, until ctx ends.
-func (o *Outbox) moveDue(ctx context.Context) {
-	t := time.NewTicker(o.svc.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for {
-			n, err := o.moveBatch(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, state.ErrClosed) {
-					o.log.Warn("push retry mover", "err", err)
-				}
-				break
-			}
-			if n < moveBatch {
-				break
-			}
-		}
-	}
-}
-
-func (o *Outbox) moveBatch(ctx context.Context) (int, error) {
-	st := o.svc.st
-	due, err := st.ZRange(ctx, ixDue, state.RangeOptions{Min: math.Inf(-1), Max: float64(o.svc.now().UnixMilli()), Limit: moveBatch})
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range due {
-		if err := o.moveOne(ctx, m.Member); err != nil {
-			return 0, err
-		}
-	}
-	return len(due), nil
-}
-
-// moveOne moves one parked notification back to the outbox. Of many
-// nodes, the one that takes the lease moves it; the lease rather than a
-// ZRem first is the claim, so a crash between the steps repeats the move
-// (a duplicate, which at-least-once allows) instead of losing it.
-func (o *Outbox) moveOne(ctx context.Context, k string) error {
-	st := o.svc.st
-	won, err := st.SetNX(ctx, keyMove(k), []byte(o.consumer), o.svc.cfg.ClaimIdle)
-	if err != nil || !won {
-		return err
-	}
-	raw, err := st.Get(ctx, keyRetry(k))
-	if errors.Is(err, state.ErrNotFound) {
-		_, err = st.ZRem(ctx, ixDue, k) // moved by a node that died before its ZRem
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := st.XAdd(ctx, StreamOutbox, raw); err != nil {
-		return err
-	}
-	if _, err := st.ZRem(ctx, ixDue, k); err != nil {
-		return err
-	}
-	return st.Delete(ctx, keyRetry(k))
+// retries is the queue of parked notifications; node names the mover's
+// lease.
+func (s *Service) retries(node string) *retryq.Queue {
+	return retryq.New(s.st, retryq.Config{Prefix: "push:", Stream: StreamOutbox, Node: node, Lease: s.cfg.ClaimIdle, Now: s.now})
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

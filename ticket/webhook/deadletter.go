@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +28,6 @@ type deadRecord struct {
 	api.DeadLetter
 	Job job `json:"job"`
 }
-
-func randText(n int) string { return rand.Text()[:n] }
 
 // bury turns a job that failed its last attempt into a dead letter.
 func (s *Service) bury(ctx context.Context, j job, status int, cause error) error {

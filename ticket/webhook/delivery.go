@@ -11,10 +11,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/retryq"
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -215,88 +215,16 @@ func backoff(n int, base, maxDelay time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(c) + 1))
 }
 
-// park stores a job to be moved back to StreamJobs after delay. Each
-// parking has its own key, so a job that fails again while its previous
-// parking is being cleaned up cannot be confused with it.
+// park stores a job to be moved back to StreamJobs after delay.
 func (s *Service) park(ctx context.Context, j job, delay time.Duration) error {
 	raw, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	k := j.ID + "." + strings.ToLower(randText(8))
-	if err := s.st.Set(ctx, keyRetry(k), raw, 0); err != nil {
-		return err
-	}
-	return s.st.ZAdd(ctx, ixDue, k, float64(s.now().Add(delay).UnixMilli()))
+	return s.retries("").Park(ctx, j.ID, raw, delay)
 }
 
-// moveDue moves parked jobs whose time has come back to StreamJobs, every
-// Poll, until ctx ends.
-func (d *Dispatcher) moveDue(ctx context.Context) {
-	t := time.NewTicker(d.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for {
-			n, err := d.moveBatch(ctx)
-			if err != nil {
-				if !d.stopped(ctx, err) {
-					d.log.Warn("webhook retry mover", "err", err)
-				}
-				break
-			}
-			if n < moveBatch {
-				break
-			}
-		}
-	}
-}
-
-// moveBatch is how many due jobs one index read takes.
-const moveBatch = 256
-
-func (d *Dispatcher) moveBatch(ctx context.Context) (int, error) {
-	st := d.svc.st
-	due, err := st.ZRange(ctx, ixDue, state.RangeOptions{Min: math.Inf(-1), Max: float64(d.svc.now().UnixMilli()), Limit: moveBatch})
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range due {
-		if err := d.moveOne(ctx, m.Member); err != nil {
-			return 0, err
-		}
-	}
-	return len(due), nil
-}
-
-// moveOne moves one parked job back to StreamJobs. Of many nodes, the one
-// that takes the lease moves it. The lease, rather than a ZRem first, is
-// the claim so that a crash between the steps repeats the move (a
-// duplicate delivery, which at-least-once allows) instead of losing the
-// job; the lease expires on its own after ClaimIdle.
-func (d *Dispatcher) moveOne(ctx context.Context, k string) error {
-	st := d.svc.st
-	won, err := st.SetNX(ctx, keyMove(k), []byte(d.consumer), d.cfg.ClaimIdle)
-	if err != nil || !won {
-		return err
-	}
-	raw, err := st.Get(ctx, keyRetry(k))
-	if errors.Is(err, state.ErrNotFound) {
-		_, err = st.ZRem(ctx, ixDue, k) // moved by a node that died before its ZRem
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := st.XAdd(ctx, StreamJobs, raw); err != nil {
-		return err
-	}
-	if _, err := st.ZRem(ctx, ixDue, k); err != nil {
-		return err
-	}
-	return st.Delete(ctx, keyRetry(k))
+// retries is the queue of parked jobs; node names the mover's lease.
+func (s *Service) retries(node string) *retryq.Queue {
+	return retryq.New(s.st, retryq.Config{Prefix: "wh:", Stream: StreamJobs, Node: node, Lease: s.cfg.ClaimIdle, Now: s.now})
 }

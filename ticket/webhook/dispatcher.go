@@ -118,7 +118,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var g errgroup.Group
 	g.Go(func() error { d.fanout(ctx); return nil })
 	g.Go(func() error { d.deliverLoop(ctx); return nil })
-	g.Go(func() error { d.moveDue(ctx); return nil })
+	g.Go(func() error {
+		d.svc.retries(d.consumer).Run(ctx, d.cfg.Poll, func(err error) { d.log.Warn("webhook retry mover", "err", err) })
+		return nil
+	})
 	return g.Wait()
 }
 

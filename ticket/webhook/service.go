@@ -93,13 +93,10 @@ const (
 	groupEvents = "webhooks"
 	groupJobs   = "delivery"
 	ixSubs      = "wh:subs" // subscription IDs by creation time
-	ixDue       = "wh:due"  // retry keys by due time (unix ms)
 	ixDead      = "wh:dead" // dead-letter IDs by failure time (unix ms)
 )
 
 func keySub(id string) string    { return "wh:sub:" + id }
-func keyRetry(k string) string   { return "wh:retry:" + k }
-func keyMove(k string) string    { return "wh:mv:" + k }
 func keyDead(id string) string   { return "wh:dead:" + id }
 func keyReplay(id string) string { return "wh:rp:" + id }
 
