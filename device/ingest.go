@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,11 +120,16 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 	if _, err := s.tickets.AppendBatch(ctx, evs); err != nil {
 		return api.DiagnosticsResult{}, err
 	}
-	if err := s.markSeen(ctx, a.ID, w, raw, seqs); err != nil {
-		return api.DiagnosticsResult{}, err
+	// The window and the live view are independent writes: issued
+	// together, the embedded store commits them in one transaction.
+	liveDone := make(chan error, 1)
+	go func() { liveDone <- s.remember(ctx, a.ID, payloads) }()
+	err = s.markSeen(ctx, a.ID, w, raw, seqs)
+	if lerr := <-liveDone; lerr != nil {
+		s.log.Warn("live view not updated", "appliance", a.ID, "err", lerr)
 	}
-	if err := s.remember(ctx, a.ID, payloads); err != nil {
-		s.log.Warn("live view not updated", "appliance", a.ID, "err", err)
+	if err != nil {
+		return api.DiagnosticsResult{}, err
 	}
 	for _, f := range fresh {
 		for _, code := range f.FaultCodes {
@@ -137,42 +143,74 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 	return api.DiagnosticsResult{Accepted: len(fresh), Duplicates: dups}, nil
 }
 
-// remember keeps the newest liveFrames frames for the live view.
+// remember keeps the newest liveFrames frames for the live view. The
+// value is a run of entries (seq, 8 bytes; length, 4 bytes; payload JSON)
+// so a batch costs no JSON parsing of the frames already kept.
 func (s *Service) remember(ctx context.Context, id string, ps []api.DiagnosticPayload) error {
-	var cur []api.DiagnosticPayload
-	raw, err := s.st.Get(ctx, keyLive(id))
-	if err == nil {
-		_ = json.Unmarshal(raw, &cur)
+	var cur []liveEntry
+	if raw, err := s.st.Get(ctx, keyLive(id)); err == nil {
+		cur = decodeLive(raw)
 	}
-	cur = append(cur, ps...)
-	slices.SortStableFunc(cur, func(x, y api.DiagnosticPayload) int {
-		switch {
-		case x.Seq < y.Seq:
-			return -1
-		case x.Seq > y.Seq:
-			return 1
-		}
-		return 0
-	})
+	for _, p := range ps {
+		b, _ := json.Marshal(p)
+		cur = append(cur, liveEntry{seq: p.Seq, payload: b})
+	}
+	slices.SortStableFunc(cur, func(x, y liveEntry) int { return cmpSeq(x.seq, y.seq) })
 	if len(cur) > liveFrames {
 		cur = cur[len(cur)-liveFrames:]
 	}
-	out, _ := json.Marshal(cur)
-	return s.st.Set(ctx, keyLive(id), out, 0)
+	return s.st.Set(ctx, keyLive(id), encodeLive(cur), 0)
 }
 
-// live returns the live view's frames.
+type liveEntry struct {
+	seq     uint64
+	payload []byte
+}
+
+func encodeLive(es []liveEntry) []byte {
+	n := 0
+	for _, e := range es {
+		n += 12 + len(e.payload)
+	}
+	out := make([]byte, 0, n)
+	for _, e := range es {
+		out = binary.BigEndian.AppendUint64(out, e.seq)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(e.payload)))
+		out = append(out, e.payload...)
+	}
+	return out
+}
+
+// decodeLive reads what encodeLive wrote; a damaged tail is dropped.
+func decodeLive(b []byte) []liveEntry {
+	var out []liveEntry
+	for len(b) >= 12 {
+		seq, n := binary.BigEndian.Uint64(b), int(binary.BigEndian.Uint32(b[8:]))
+		if len(b) < 12+n {
+			break
+		}
+		out = append(out, liveEntry{seq: seq, payload: b[12 : 12+n]})
+		b = b[12+n:]
+	}
+	return out
+}
+
+// live returns the live view's frames, oldest first.
 func (s *Service) live(ctx context.Context, id string) ([]api.DiagnosticPayload, error) {
 	raw, err := s.st.Get(ctx, keyLive(id))
+	if errors.Is(err, errNotFoundState) {
+		return []api.DiagnosticPayload{}, nil
+	}
 	if err != nil {
-		if errors.Is(err, errNotFoundState) {
-			return []api.DiagnosticPayload{}, nil
+		return nil, err
+	}
+	es := decodeLive(raw)
+	out := make([]api.DiagnosticPayload, 0, len(es))
+	for _, e := range es {
+		var p api.DiagnosticPayload
+		if json.Unmarshal(e.payload, &p) == nil {
+			out = append(out, p)
 		}
-		return nil, err
 	}
-	var cur []api.DiagnosticPayload
-	if err := json.Unmarshal(raw, &cur); err != nil {
-		return nil, err
-	}
-	return cur, nil
+	return out, nil
 }

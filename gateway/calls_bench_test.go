@@ -1,9 +1,17 @@
 package gateway_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -115,4 +123,116 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRelayProcess runs the gateway in its own process (the real
+// switchboard binary, built here) and holds SWITCHBOARD_BENCH_CALLS
+// (default 10) concurrent video calls through it, pion parties in this
+// process each sending 50 VP8 packets of ~1 KB (400 kbit/s) and 50 Opus
+// packets a second. It reports the gateway process's own CPU time (from
+// /proc/<pid>/stat) per packet delivered through it, and the loss.
+//
+//	SWITCHBOARD_BENCH_CALLS=20 go test ./gateway/ -run '^$' -bench BenchmarkRelayProcess -benchtime 1x
+func BenchmarkRelayProcess(b *testing.B) {
+	calls := 10
+	if v := os.Getenv("SWITCHBOARD_BENCH_CALLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			b.Fatalf("SWITCHBOARD_BENCH_CALLS=%q: want 1-500", v)
+		}
+		calls = n
+	}
+	const window = 5 * time.Second
+	bin := filepath.Join(b.TempDir(), "switchboard")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/switchboard")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	data := b.TempDir()
+	key, err := auth.LoadOrCreateKey(filepath.Join(data, "keys"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--turn-addr", "", "--mqtt-addr", "",
+		"--public-ips", "127.0.0.1", "--rate-ip", "-1", "--rate-subject", "-1", "--log-format", "json")
+	stderr, _ := gw.StderrPipe()
+	if err := gw.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = gw.Wait(); close(exited) }()
+	b.Cleanup(func() {
+		_ = gw.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = gw.Process.Kill()
+			<-exited
+		}
+	})
+	addrc := make(chan string, 1)
+	go func() { // find the listen address, then drain the log
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				select {
+				case addrc <- line.Addr:
+				default:
+				}
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-exited:
+		b.Fatal("the gateway exited at start")
+	case <-time.After(30 * time.Second):
+		b.Fatal("the gateway did not start listening within 30s")
+	}
+	// The benchmark's clients mint tokens with the gateway's own key.
+	e := &callEnv{env: &env{issuer: auth.NewIssuer(auth.Config{}, key, nil)}, base: "http://" + addr}
+	var parties []*tracks
+	for i := range calls {
+		cm, am, _, _, _ := connectCall(b, e, e, fmt.Sprint("cust", i), fmt.Sprint("agent", i))
+		parties = append(parties, cm, am)
+	}
+	count := func() (sent, got int64) {
+		for _, p := range parties {
+			sent += p.sent.Load()
+			got += p.got.Load()
+		}
+		return sent, got
+	}
+	b.ResetTimer()
+	for range b.N {
+		sent0, got0 := count()
+		cpu0 := procCPU(b, gw.Process.Pid)
+		time.Sleep(window) // a measurement window, not a wait for a condition
+		cpu := procCPU(b, gw.Process.Pid) - cpu0
+		sent, got := count()
+		sent, got = sent-sent0, got-got0
+		b.ReportMetric(float64(cpu.Microseconds())/float64(max(got, 1)), "gw-cpu-us/pkt")
+		b.ReportMetric(100*cpu.Seconds()/window.Seconds(), "gw-cpu-%")
+		b.ReportMetric(float64(got)/window.Seconds(), "pkt/s")
+		b.ReportMetric(max(0, 100*(1-float64(got)/float64(max(sent, 1)))), "loss-%")
+	}
+	b.ReportMetric(float64(calls), "calls")
+}
+
+// procCPU is a process's user plus system CPU time, from /proc/<pid>/stat.
+func procCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces), from field 3:
+	// utime and stime are fields 14 and 15, in clock ticks (100 a second
+	// on Linux).
+	rest := string(raw[bytes.LastIndexByte(raw, ')')+2:])
+	f := strings.Fields(rest)
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

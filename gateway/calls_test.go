@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/switchboard/switchboard/rtc"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
+	"github.com/switchboard/switchboard/ticket"
 )
 
 // callEnv is a gateway with click-to-call, serving on a loopback port.
@@ -50,14 +52,20 @@ func newCallEnv(t testing.TB, store state.Store, key *auth.Key, node string, twe
 	if err != nil {
 		t.Fatal(err)
 	}
+	hub := ticket.NewHub(e.tickets, ticket.HubConfig{}) // the console's live timeline
 	e.srv = gateway.New(gateway.Config{RateSubject: -1, RateIP: -1}, gateway.Deps{Store: store, Issuer: e.issuer,
-		Verifier: auth.NewVerifier(e.authc, e.key), Tickets: e.tickets, Calls: calls})
+		Verifier: auth.NewVerifier(e.authc, e.key), Tickets: e.tickets, Calls: calls, Hub: hub})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = calls.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	ce := &callEnv{env: e, calls: calls}
 	ce.base = "http://" + e.listen(t)
+	// After listen, so it stops first: the feed's streams end, then the
+	// server shuts down without waiting on them.
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-hubDone })
 	return ce
 }
 
@@ -101,7 +109,11 @@ func openTicket(t testing.TB, c *sdk.Client) api.Ticket {
 type tracks struct {
 	audio, video *webrtc.TrackLocalStaticRTP
 	got          atomic.Int64
-	stop         chan struct{}
+	// sent counts packets written (both tracks).
+	sent atomic.Int64
+	// marked counts received packets carrying supervisorMarker.
+	marked atomic.Int64
+	stop   chan struct{}
 }
 
 func newTracks(t testing.TB) *tracks {
@@ -126,6 +138,7 @@ func newTracks(t testing.TB) *tracks {
 			seq++
 			_ = a.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: i * 960, SSRC: 1}, Payload: payload})
 			_ = v.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: i * 1800, SSRC: 2, Marker: true}, Payload: vp8})
+			m.sent.Add(2)
 		}
 	}()
 	t.Cleanup(func() { close(m.stop); <-done })
@@ -136,8 +149,12 @@ func (m *tracks) onTrack(t *webrtc.TrackRemote) {
 	go func() {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := t.Read(buf); err != nil {
+			n, _, err := t.Read(buf)
+			if err != nil {
 				return
+			}
+			if bytes.Contains(buf[:n], supervisorMarker) {
+				m.marked.Add(1)
 			}
 			m.got.Add(1)
 		}
@@ -159,6 +176,22 @@ func waitSig(t testing.TB, s *call.Signaling, types ...api.SignalType) api.Signa
 // agent, both pion clients through the gateway's relay.
 func connectCall(t testing.TB, cust, agentEnv *callEnv, custID, agentID string) (cm, am *tracks, cc, ac *call.Call, agentSig *call.Signaling) {
 	t.Helper()
+	return connectCallWith(t, cust, agentEnv, custID, agentID, callOpts{})
+}
+
+// callOpts vary connectCall.
+type callOpts struct {
+	// API is the customer's pion API (its network, for tests that cut
+	// it); nil means call.DefaultAPI.
+	API *webrtc.API
+	// Consent is the customer's consent to record the call.
+	Consent bool
+}
+
+// connectCallWith is connectCall with options.
+func connectCallWith(t testing.TB, cust, agentEnv *callEnv, custID, agentID string, o callOpts) (cm, am *tracks, cc, ac *call.Call, agentSig *call.Signaling) {
+	t.Helper()
+	custAPI := o.API
 	agent := agentEnv.client(t, agentID, auth.RoleAgent)
 	agentSig = dial(t, agent)
 	if err := agentSig.Send(api.Signal{Type: api.SigStatus, Status: api.AgentAvailable}); err != nil {
@@ -170,9 +203,12 @@ func connectCall(t testing.TB, cust, agentEnv *callEnv, custID, agentID string) 
 	tk := openTicket(t, customer)
 	custSig := dial(t, customer)
 	cm, am = newTracks(t), newTracks(t)
-	api0, _ := call.DefaultAPI(true)
+	api0 := custAPI
+	if api0 == nil {
+		api0, _ = call.DefaultAPI(true)
+	}
 	var dataGot atomic.Value
-	cc, placed, err := call.Place(context.Background(), customer, custSig, api.PlaceCallRequest{TicketID: tk.ID, Media: api.MediaVideo}, "",
+	cc, placed, err := call.Place(context.Background(), customer, custSig, api.PlaceCallRequest{TicketID: tk.ID, Media: api.MediaVideo, RecordingConsent: o.Consent}, "",
 		call.Options{Audio: cm.audio, Video: cm.video, OnTrack: cm.onTrack, API: api0})
 	if err != nil {
 		t.Fatal(err)

@@ -66,9 +66,9 @@ func (s *Service) Place(ctx context.Context, u User, req api.PlaceCallRequest) (
 	rec := callRecord{Call: api.Call{ID: newID("call_"), TicketID: t.ID, CustomerID: t.CustomerID, Caller: u.ID,
 		CallerRole: string(u.Role), Media: req.Media, Skill: skill, State: api.CallQueued,
 		CreatedAt: now}, Node: s.cfg.Node}
-	// Recording (Opus to Ogg, VP8 to IVF when req.RecordingConsent and
-	// Media.RecordDir are set) is not built yet, so Recording stays false
-	// and nothing is written.
+	// Recorded only with the customer's consent, and only on a node that
+	// records (Media.RecordDir): Opus to Ogg, VP8 to IVF (record.go).
+	rec.Recording = req.RecordingConsent && s.cfg.Media.RecordDir != ""
 	raw, _ := json.Marshal(rec)
 	if err := s.st.Set(ctx, keyCall(rec.ID), raw, 0); err != nil {
 		return api.Call{}, err

@@ -65,9 +65,9 @@ type MediaConfig struct {
 	// (and gets no more media) after 20s, inside RFC 7675's 30s consent
 	// lifetime.
 	DisconnectedTimeout, FailedTimeout, KeepAlive time.Duration
-	// RecordDir is where calls whose caller consented will be recorded
-	// (Opus to Ogg, VP8 to IVF). Recording is not built yet: the setting
-	// is accepted and nothing is written.
+	// RecordDir is where calls whose caller consented are recorded (Opus
+	// to Ogg, VP8 to IVF, one file per party and track, under a directory
+	// per call). Empty means nothing is recorded.
 	RecordDir string
 }
 

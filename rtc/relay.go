@@ -508,11 +508,23 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote) {
 	if k == kVideo {
 		rm.keyframe(p)
 	}
+	rec := rm.recorder(p, t)
+	if rec != nil {
+		defer func() {
+			if err := rec.close(); err != nil {
+				rm.relay.svc.log.Error("recording not finished", "call", rm.id, "file", rec.path, "err", err)
+			}
+		}()
+	}
 	buf := make([]byte, mtu)
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
 			return
+		}
+		if rec != nil && !rec.write(buf[:n]) {
+			rm.relay.svc.log.Warn("recording stopped: size bound or write errors", "call", rm.id, "file", rec.path)
+			rec = nil
 		}
 		sinks := p.sinks[k].Load()
 		if sinks == nil {

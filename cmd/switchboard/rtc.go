@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -86,6 +87,12 @@ func (c rtcConfig) ports() (uint16, uint16, error) {
 // server with its bound socket (nil when off).
 func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service, log *slog.Logger) (*rtc.Service, *rtc.TURNServer, net.PacketConn, error) {
 	lo, hi, _ := c.ports()
+	if c.RecordDir != "" {
+		// Fail start-up, not the first consented call, on a bad directory.
+		if err := os.MkdirAll(c.RecordDir, 0o700); err != nil {
+			return nil, nil, nil, fmt.Errorf("record-dir: %w", err)
+		}
+	}
 	cfg := rtc.Config{Node: node, Logger: log, RingTimeout: c.RingTimeout,
 		Media: rtc.MediaConfig{PortMin: lo, PortMax: hi, PublicIPs: c.PublicIPs, RecordDir: c.RecordDir},
 		TURN:  rtc.TURNConfig{URLs: c.TURNURLs, Secret: c.TURNSecret}}

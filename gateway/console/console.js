@@ -54,7 +54,14 @@
       case "call":
         if (m.call && m.call.state === "active" && st.ring && m.call.id === st.ring.id) { hideRing(); startCall(m.call); }
         break;
-      case "joined": negotiate(false); break;
+      case "joined":
+        // The server's STUN/TURN servers, with short-lived credentials, for
+        // agents behind NAT; set before the offer so ICE gathers with them.
+        if (st.pc && m.ice_servers && m.ice_servers.length) {
+          try { st.pc.setConfiguration({ iceServers: m.ice_servers }); } catch (e) { console.warn("ice servers", e); }
+        }
+        negotiate(false);
+        break;
       case "answer": st.pc && st.pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).then(flushCandidates); break;
       case "candidate":
         if (!st.pc || !m.candidate) break;
@@ -105,7 +112,12 @@
       else pc.addTransceiver(kind, { direction: "recvonly" });
     }
     st.dc = pc.createDataChannel("diagnostics");
-    st.dc.onmessage = (e) => { const d = $("diag"); d.textContent = (String(e.data) + "\n" + d.textContent).slice(0, 8000); };
+    st.dc.binaryType = "arraybuffer";
+    st.dc.onmessage = (e) => {
+      // Apps send diagnostics as text or as binary UTF-8 JSON.
+      const text = typeof e.data === "string" ? e.data : new TextDecoder().decode(e.data);
+      const d = $("diag"); d.textContent = (text + "\n" + d.textContent).slice(0, 8000);
+    };
     for (const b of ["mute-audio", "mute-video", "hangup"]) $(b).disabled = false;
     send({ type: "join", call_id: call.id });
   }

@@ -46,7 +46,10 @@ type Server struct {
 // Start runs mosquitto on a free port with persistence in tb.TempDir()
 // (so QoS 1 sessions survive Restart), anonymous access on loopback, and
 // stops it in tb.Cleanup.
-func Start(tb testing.TB) *Server {
+//
+// extra lines are appended to the configuration (say
+// "max_inflight_messages 1000" for a throughput benchmark).
+func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, bin: binary(tb, "mosquitto"), dir: tb.TempDir()}
 	s.conf = filepath.Join(s.dir, "mosquitto.conf")
@@ -58,7 +61,7 @@ func Start(tb testing.TB) *Server {
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		conf := fmt.Sprintf(runAs()+"listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nlog_dest file %s\nmax_queued_messages 0\nmax_inflight_messages 20\n",
-			port, s.dir, filepath.Join(s.dir, "mosquitto.log"))
+			port, s.dir, filepath.Join(s.dir, "mosquitto.log")) + strings.Join(extra, "\n") + "\n"
 		if err = os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
 			break
 		}

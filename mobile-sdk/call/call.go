@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/api"
@@ -76,7 +77,11 @@ func (s *Signaling) read() {
 		}
 		if f, ok := s.subs.Load(sig.CallID); ok && sig.CallID != "" && sig.Type != api.SigRing {
 			f.(func(api.Signal))(sig)
-			if sig.Type != api.SigHangUp && sig.Type != api.SigCall && sig.Type != api.SigError {
+			switch sig.Type {
+			case api.SigHangUp, api.SigCall, api.SigError, api.SigMute, api.SigPeer:
+				// The app sees these too: the call's end and state, refusals,
+				// the other party's mute state and comings and goings.
+			default:
 				continue
 			}
 		}
@@ -88,7 +93,9 @@ func (s *Signaling) read() {
 }
 
 // Signals delivers what the server sends that no joined call consumed
-// (rings, presence, call state, errors); closed when the connection ends.
+// (rings, presence), and what the app shows of a joined call (its state
+// and end, errors, the other party's mute state and presence); closed when
+// the connection ends.
 func (s *Signaling) Signals() <-chan api.Signal { return s.in }
 
 // Done is closed when the connection ended.
@@ -404,5 +411,24 @@ func DefaultAPI(loopback bool) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(loopback)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)), nil
+	// The stats interceptor fills PeerConnection.GetStats (packets and
+	// bytes received per track), which apps show and report in
+	// diagnostics; without it pion's inbound counters stay zero.
+	ir := &interceptor.Registry{}
+	if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
+}
+
+// InboundPackets is the number of RTP packets received so far per kind
+// ("audio", "video"), from the connection's statistics.
+func (c *Call) InboundPackets() map[string]uint32 {
+	out := map[string]uint32{}
+	for _, s := range c.pc.GetStats() {
+		if in, ok := s.(webrtc.InboundRTPStreamStats); ok {
+			out[in.Kind] += in.PacketsReceived
+		}
+	}
+	return out
 }
