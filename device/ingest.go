@@ -94,12 +94,21 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 		return api.DiagnosticsResult{}, err
 	}
 	fresh := fs[:0:0]
+	stale := 0
 	for _, f := range fs {
 		if w.seen(f.Seq) {
 			dups++
+			if w.hw-f.Seq >= seqWindow {
+				stale++
+			}
 			continue
 		}
 		fresh = append(fresh, f)
+	}
+	if stale > 0 {
+		// Older than the window: taken as replays. Loud, because a frame
+		// this late is either an attack or a relay far behind.
+		s.log.Warn("frames older than the sequence window dropped", "appliance", a.ID, "frames", stale, "high_water", w.hw)
 	}
 	if len(fresh) == 0 {
 		return api.DiagnosticsResult{Duplicates: dups}, ErrReplayed

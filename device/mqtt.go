@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -70,7 +71,10 @@ type MQTT struct {
 	svc *Service
 	cfg MQTTConfig
 	log *slog.Logger
-	q   chan *inbound
+	// qs are the workers' queues; an appliance's frames always go to the
+	// same one (by serial), so they are recorded in the order they came
+	// and never race each other past the sequence window.
+	qs []chan *inbound
 }
 
 // inbound is a received message waiting for its callback to ack it.
@@ -91,7 +95,11 @@ func (s *Service) NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &MQTT{svc: s, cfg: cfg, log: l.With("component", "mqtt"), q: make(chan *inbound, cfg.Queue)}, nil
+	m := &MQTT{svc: s, cfg: cfg, log: l.With("component", "mqtt")}
+	for range mqttWorkers {
+		m.qs = append(m.qs, make(chan *inbound, cfg.Queue/mqttWorkers))
+	}
+	return m, nil
 }
 
 // Run connects, subscribes and records frames until ctx ends. Connection
@@ -108,7 +116,7 @@ func (m *MQTT) Run(ctx context.Context) error {
 	handler := func(_ paho.Client, msg paho.Message) {
 		in := &inbound{msg: msg, done: make(chan bool, 1)}
 		select {
-		case m.q <- in:
+		case m.queueOf(msg.Topic()) <- in:
 		case <-ctx.Done(): // not acked: the broker keeps it for the next session
 			return
 		}
@@ -169,9 +177,9 @@ func (m *MQTT) Run(ctx context.Context) error {
 	// round's gathering and the store commits them together; the
 	// per-appliance lock keeps one appliance's frames apart.
 	var wg sync.WaitGroup
-	for range mqttWorkers {
+	for _, q := range m.qs {
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = m.work(ctx) }()
+		go func() { defer wg.Done(); m.work(ctx, q) }()
 	}
 	wg.Wait()
 	return nil
@@ -182,19 +190,19 @@ func (m *MQTT) Run(ctx context.Context) error {
 const mqttWorkers = 4
 
 // work records frames from the queue in rounds of up to mqttBatch.
-func (m *MQTT) work(ctx context.Context) error {
+func (m *MQTT) work(ctx context.Context, q <-chan *inbound) {
 	batch := make([]*inbound, 0, mqttBatch)
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case in := <-m.q:
+			return
+		case in := <-q:
 			batch = append(batch[:0], in)
 		}
 	fill:
 		for len(batch) < mqttBatch {
 			select {
-			case in := <-m.q:
+			case in := <-q:
 				batch = append(batch, in)
 			default:
 				break fill
@@ -202,6 +210,13 @@ func (m *MQTT) work(ctx context.Context) error {
 		}
 		m.round(ctx, batch)
 	}
+}
+
+// queueOf is the queue of the worker that records topic's appliance.
+func (m *MQTT) queueOf(topic string) chan *inbound {
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	return m.qs[h.Sum32()%uint32(len(m.qs))]
 }
 
 // round records one batch, grouped by appliance, retrying store failures
