@@ -14,18 +14,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/servicetest"
 )
 
 // RequireEnv turns "mosquitto is missing, skip" into a failure.
-const RequireEnv = "SWITCHBOARD_REQUIRE_SERVICES"
+const RequireEnv = servicetest.RequireEnv
 
 // Bounds for one broker: Mosquitto listens within milliseconds; the
 // margins are for a loaded CI machine.
 const (
-	readyTimeout   = 15 * time.Second
-	stopTimeout    = 10 * time.Second
-	pollEvery      = 20 * time.Millisecond
-	installTimeout = 5 * time.Minute
+	readyTimeout = 15 * time.Second
+	stopTimeout  = 10 * time.Second
+	pollEvery    = 20 * time.Millisecond
 )
 
 // Server is a mosquitto process owned by one test.
@@ -56,7 +57,7 @@ func Start(tb testing.TB, extra ...string) *Server {
 	var err error
 	for range 5 { // the port may be taken between probe and bind
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = servicetest.FreePort(1883); err != nil { // never the machine's own broker
 			continue
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -176,101 +177,12 @@ func (s *Server) stopLocked() {
 	<-exited
 }
 
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(filepath.Join(s.dir, "mosquitto.log"))
-	if err != nil {
-		return "(no log)"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) logTail() string { return servicetest.LogTail(filepath.Join(s.dir, "mosquitto.log")) }
 
-// freePort asks the kernel for a free port; never 1883, the port of a
-// broker the machine may run for itself.
-func freePort() (int, error) {
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if port != 1883 {
-			return port, nil
-		}
-	}
-}
-
-var (
-	installOnce sync.Once
-	installLog  string
-)
-
-// binary finds name, installing mosquitto and mosquitto-clients once if
-// missing and root; else it skips, or fails under RequireEnv.
+// binary finds name, installing mosquitto and mosquitto-clients if missing.
 func binary(tb testing.TB, name string) string {
 	tb.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	installOnce.Do(func() { installLog = install(tb) })
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("\n************************************************************\n"+
-		"mosquittotest: %s NOT FOUND; tests against Mosquitto are NOT RUN.\n"+
-		"Install it (Debian: apt-get install mosquitto mosquitto-clients); with %s=1\n"+
-		"this is a failure, not a skip. %s\n"+
-		"************************************************************", name, RequireEnv, installLog)
-	if os.Getenv(RequireEnv) == "1" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-	return ""
-}
-
-func install(tb testing.TB) string {
-	if os.Geteuid() != 0 {
-		return "skipped: not running as root"
-	}
-	aptGet, err := exec.LookPath("apt-get")
-	if err != nil {
-		return "skipped: no apt-get"
-	}
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "switchboard-mosquittotest-apt.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return "lock: " + err.Error()
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		return "lock: " + err.Error()
-	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	if _, err := exec.LookPath("mosquitto_pub"); err == nil {
-		if _, err := exec.LookPath("mosquitto"); err == nil {
-			return "installed by another process"
-		}
-	}
-	tb.Logf("mosquittotest: installing mosquitto and mosquitto-clients with apt-get")
-	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
-	defer cancel()
-	for _, args := range [][]string{
-		{"update"},
-		{"install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120", "mosquitto", "mosquitto-clients"},
-	} {
-		cmd := exec.CommandContext(ctx, aptGet, args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			if len(out) > 800 {
-				out = out[len(out)-800:]
-			}
-			return fmt.Sprintf("apt-get %s: %v: %s", args[0], err, out)
-		}
-	}
-	return "apt-get install mosquitto mosquitto-clients succeeded"
+	return servicetest.Binary(tb, name, "mosquitto", "mosquitto-clients")
 }
 
 // runAs keeps mosquitto as the test's user: started as root it would

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/servicetest"
 )
 
 // Timeouts for one server. A cold redis-server answers PING in a few
@@ -59,7 +61,7 @@ func Start(tb testing.TB) *Server {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = servicetest.FreePort(6379); err != nil { // never the machine's own Redis
 			continue
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -189,33 +191,7 @@ appendfsync everysec
 func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }
 
 // logTail returns the last lines of the server log, for failure messages.
-func (s *Server) logTail() string {
-	b, err := os.ReadFile(s.logPath())
-	if err != nil {
-		return "(no redis log: " + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// freePort asks the kernel for a free 127.0.0.1 port. Never 6379: a Redis
-// the machine runs for itself is not ours to write to.
-func freePort() (int, error) {
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if port != 6379 {
-			return port, nil
-		}
-	}
-}
+func (s *Server) logTail() string { return servicetest.LogTail(s.logPath()) }
 
 // ping sends an inline PING and expects +PONG. A server still loading its
 // append-only file answers -LOADING, which is "not ready".
