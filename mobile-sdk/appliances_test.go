@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,26 +53,7 @@ func startApplianceGateway(t *testing.T, g *applianceGateway) *applianceGateway 
 		t.Fatal(err)
 	}
 	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: g.store, Issuer: g.issuer, Verifier: auth.NewVerifier(auth.Config{}, g.key), Tickets: tickets, Devices: g.devices})
-	var ln net.Listener
-	for deadline := time.Now().Add(10 * time.Second); ; { // the old socket may linger
-		if ln, err = net.Listen("tcp", g.addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	g.stop = sync.OnceFunc(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	t.Cleanup(g.stop)
-	g.addr = ln.Addr().String()
+	g.addr, g.stop = serve(t, srv, g.addr)
 	g.url = "http://" + g.addr
 	return g
 }

@@ -64,24 +64,44 @@ func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, add
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
 	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Hub: hub})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		stopHub()
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { stopHub(); <-hubDone }) // after the server's own cleanup
+	bound, stopSrv := serve(t, srv, addr)
 	stop := sync.OnceFunc(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
+		stopSrv()
 		stopHub()
 		<-hubDone
 	})
 	t.Cleanup(stop)
-	return &server{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), ac: ac, key: key,
+	return &server{url: "http://" + bound, addr: bound, ac: ac, key: key,
 		store: store, issuer: iss, tickets: tickets, stop: stop}
+}
+
+// serve runs srv on addr until the test ends and returns the address it
+// bound; stop shuts it down early (once). A restarted node reuses its
+// address, and the old socket may linger a moment, so binding retries.
+func serve(t *testing.T, srv *gateway.Server, addr string) (bound string, stop func()) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	stop = sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 func (s *server) pair(t *testing.T, sub string) api.TokenPair {

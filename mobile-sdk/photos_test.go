@@ -2,10 +2,8 @@ package sdk_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -43,19 +41,8 @@ func photoGateway(t *testing.T) (*server, *media.Service) {
 	tickets := ticket.New(store)
 	m := media.New(store, disk, tickets, media.Config{})
 	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Media: m})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return &server{url: "http://" + ln.Addr().String(), addr: ln.Addr().String(), ac: ac, key: key, store: store, issuer: iss, tickets: tickets}, m
+	addr, _ := serve(t, srv, "127.0.0.1:0")
+	return &server{url: "http://" + addr, addr: addr, ac: ac, key: key, store: store, issuer: iss, tickets: tickets}, m
 }
 
 // dropOnce fails the first PATCH after cut bytes of its body went out,

@@ -2,10 +2,8 @@ package sdk_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
@@ -29,23 +27,12 @@ func TestSDKRegistersDevice(t *testing.T) {
 	ac := auth.Config{}
 	iss := auth.NewIssuer(ac, key, store)
 	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Push: push.New(store, push.Config{})})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
+	addr, _ := serve(t, srv, "127.0.0.1:0")
 	pair, err := iss.Pair(context.Background(), "joe", auth.RoleCustomer, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sdk.New(sdk.Config{BaseURL: "http://" + ln.Addr().String()})
+	c, err := sdk.New(sdk.Config{BaseURL: "http://" + addr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package sdk_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -47,24 +46,13 @@ func TestReporterOfflineAndStill(t *testing.T) {
 	tickets := ticket.New(store)
 	loc := location.New(store, tickets, location.Config{})
 	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(auth.Config{}, key), Tickets: tickets, Location: loc})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
+	addr, _ := serve(t, srv, "127.0.0.1:0")
 	pair, err := iss.Pair(context.Background(), "tech-7", auth.RoleTechnician, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	link := &tunnel{}
-	c, err := sdk.New(sdk.Config{BaseURL: "http://" + ln.Addr().String(), HTTPClient: &http.Client{Transport: link, Timeout: 5 * time.Second}})
+	c, err := sdk.New(sdk.Config{BaseURL: "http://" + addr, HTTPClient: &http.Client{Transport: link, Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
