@@ -54,22 +54,27 @@ func (s *Service) Open(ctx context.Context, v Viewer, req api.OpenTicketRequest)
 	if err != nil {
 		return api.Ticket{}, err
 	}
-	if ok, err := s.st.SetNX(ctx, keyTicket(t.ID), raw, 0); err != nil || !ok {
-		return api.Ticket{}, fmt.Errorf("store ticket: %v %w", ok, err)
+	ok, err := s.st.SetNX(ctx, keyTicket(t.ID), raw, 0)
+	if err != nil {
+		return api.Ticket{}, fmt.Errorf("store ticket: %w", err)
+	}
+	if !ok {
+		return api.Ticket{}, ErrConflict // a random 100-bit ID taken: retry
 	}
 	opened, _ := json.Marshal(api.TicketOpenedPayload{Subject: t.Subject, Priority: t.Priority, Product: t.Product, ApplianceID: t.ApplianceID})
-	ev, err := s.Append(ctx, api.Event{TicketID: t.ID, Type: api.EventTicketOpened, Actor: v.actor(), Channel: req.Channel, Payload: opened})
-	if err != nil {
-		return api.Ticket{}, err
-	}
-	t.LastEventID = ev.ID
+	evs := []api.Event{{TicketID: t.ID, Type: api.EventTicketOpened, Actor: v.actor(), Channel: req.Channel, Payload: opened}}
 	if req.Message != "" {
 		msg, _ := json.Marshal(api.MessagePayload{Text: req.Message})
-		if ev, err = s.Append(ctx, api.Event{TicketID: t.ID, Type: api.EventMessage, Actor: v.actor(), Channel: req.Channel, Payload: msg}); err != nil {
-			return api.Ticket{}, err
-		}
-		t.LastEventID = ev.ID
+		evs = append(evs, api.Event{TicketID: t.ID, Type: api.EventMessage, Actor: v.actor(), Channel: req.Channel, Payload: msg})
 	}
+	// One atomic write for the opening events; if it fails, the record
+	// goes too, so no ticket exists without its events and list entries.
+	out, err := s.AppendBatch(ctx, evs)
+	if err != nil {
+		_ = s.st.Delete(context.WithoutCancel(ctx), keyTicket(t.ID))
+		return api.Ticket{}, err
+	}
+	t.LastEventID = out[len(out)-1].ID
 	return t, nil
 }
 
