@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
@@ -179,25 +178,7 @@ func benchFeed(b *testing.B, mode string, broadcast bool) {
 }
 
 // benchStreamEnv is newStreamEnv on a given store, without the leak check
-// (a benchmark runs its body several times).
+// (a benchmark runs its body several times) and without rate limits.
 func benchStreamEnv(b *testing.B, store state.Store) *streamEnv {
-	key, err := auth.LoadOrCreateKey(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ac := auth.Config{}
-	e := &env{store: store, key: key, reg: prometheus.NewRegistry(), authc: ac, issuer: auth.NewIssuer(ac, key, store),
-		tickets: ticket.New(store)}
-	hub := ticket.NewHub(e.tickets, ticket.HubConfig{})
-	e.srv = gateway.New(gateway.Config{RateIP: -1, RateSubject: -1}, gateway.Deps{
-		Store: store, Issuer: e.issuer, Verifier: auth.NewVerifier(ac, key),
-		Tickets: e.tickets, Hub: hub, Registry: e.reg,
-	})
-	se := &streamEnv{env: e, hub: hub}
-	se.addr = e.listen(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hub.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	return se
+	return streamEnvOn(b, store, gateway.Config{RateIP: -1, RateSubject: -1}, ticket.HubConfig{})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -40,6 +41,12 @@ func newStreamEnv(t testing.TB, cfg gateway.Config, hcfg ticket.HubConfig) *stre
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return streamEnvOn(t, store, cfg, hcfg)
+}
+
+// streamEnvOn serves a gateway with a hub on store.
+func streamEnvOn(t testing.TB, store state.Store, cfg gateway.Config, hcfg ticket.HubConfig) *streamEnv {
+	t.Helper()
 	key, err := auth.LoadOrCreateKey(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
