@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/loop"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -269,16 +270,6 @@ func (s *Service) ExpireDue(ctx context.Context) error {
 // RunOffers expires offers every OfferPoll until ctx ends; every node
 // runs it.
 func (s *Service) RunOffers(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.OfferPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := s.ExpireDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("offer expiry failed; retrying", "err", err)
-		}
-	}
+	loop.Every(ctx, s.cfg.OfferPoll, s.ExpireDue, func(err error) { s.log.Warn("offer expiry failed; retrying", "err", err) })
+	return nil
 }

@@ -3,8 +3,8 @@ package location
 import (
 	"context"
 	"math"
-	"time"
 
+	"github.com/switchboard/switchboard/internal/loop"
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -52,16 +52,6 @@ func (s *Service) Sweep(ctx context.Context) error {
 // RunSweeper sweeps every SweepInterval until ctx ends; every node may run
 // it (removals are idempotent).
 func (s *Service) RunSweeper(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("stale sweep failed; retrying", "err", err)
-		}
-	}
+	loop.Every(ctx, s.cfg.SweepInterval, s.Sweep, func(err error) { s.log.Warn("stale sweep failed; retrying", "err", err) })
+	return nil
 }

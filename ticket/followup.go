@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/loop"
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -84,18 +85,9 @@ func followUpPayload(fu api.FollowUp) json.RawMessage {
 // lease) to fire it, and a "fired" marker plus a look at the ticket's
 // recent events stop a second firing after a node died mid-way.
 func (s *Service) RunFollowUps(ctx context.Context, node string) error {
-	t := time.NewTicker(followUpPoll)
-	defer t.Stop()
-	for {
-		if err := s.FireDue(ctx, node); err != nil && ctx.Err() == nil && !errors.Is(err, state.ErrClosed) {
-			s.log.Warn("follow-ups", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	fire := func(ctx context.Context) error { return s.FireDue(ctx, node) }
+	loop.Every(ctx, followUpPoll, fire, func(err error) { s.log.Warn("follow-ups", "err", err) })
+	return nil
 }
 
 // FireDue fires the follow-ups due by now and returns the first error.

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/loop"
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -73,27 +74,14 @@ func (q *Queue) Park(ctx context.Context, id string, data []byte, delay time.Dur
 // Run moves due entries every poll until ctx ends; errors go to warn
 // (unless the queue is shutting down) and the next poll tries again.
 func (q *Queue) Run(ctx context.Context, poll time.Duration, warn func(error)) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	loop.Every(ctx, poll, func(ctx context.Context) error {
 		for {
 			n, err := q.MoveDue(ctx)
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, state.ErrClosed) {
-					warn(err)
-				}
-				break
-			}
-			if n < moveBatch {
-				break
+			if err != nil || n < moveBatch {
+				return err
 			}
 		}
-	}
+	}, warn)
 }
 
 // MoveDue moves up to one batch of due entries back to the stream and
