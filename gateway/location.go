@@ -57,6 +57,7 @@ func (s *Server) locationRoutes(v1 fiber.Router) {
 	v1.Post("/stores/import", s.authenticate, admin, s.needLocation, s.importStores)
 	v1.Get("/stores/:id", s.authenticate, s.needLocation, s.getStore)
 	v1.Put("/stores/:id", s.authenticate, admin, s.needLocation, s.putStore)
+	v1.Delete("/stores/:id", s.authenticate, admin, s.needLocation, s.deleteStore)
 	v1.Post("/tickets/:id/dispatch", s.authenticate, staff, s.needLocation, s.idempotent, s.dispatch)
 	v1.Get("/tickets/:id/dispatch", s.authenticate, staff, s.needLocation, s.getDispatch)
 	v1.Get("/tickets/:id/technician", s.authenticate, s.needLocation, s.ticketTechnician)
@@ -328,6 +329,13 @@ func (s *Server) putStore(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(out)
+}
+
+func (s *Server) deleteStore(c *fiber.Ctx) error {
+	if err := s.deps.Location.DeleteStore(c.UserContext(), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // importStores takes a CSV (text/csv) or GeoJSON (application/geo+json or

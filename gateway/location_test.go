@@ -135,6 +135,18 @@ func TestStoreImportHTTP(t *testing.T) {
 		t.Fatalf("nearby %+v", near)
 	}
 	readProblem(t, e.do(t, "POST", "/v1/stores/import", admin, []byte("x"), "Content-Type", "application/xml"), 415, api.CodeUnsupportedMedia)
+
+	// Removing a store: admins only; it leaves lookups and nearby queries.
+	readProblem(t, e.do(t, "DELETE", "/v1/stores/s1", cust, nil), 403, api.CodeForbidden)
+	if r := e.do(t, "DELETE", "/v1/stores/s1", admin, nil); r.StatusCode != 204 {
+		t.Fatalf("delete: %d", r.StatusCode)
+	}
+	readProblem(t, e.do(t, "GET", "/v1/stores/s1", cust, nil), 404, api.CodeNotFound)
+	readProblem(t, e.do(t, "DELETE", "/v1/stores/s1", admin, nil), 404, api.CodeNotFound)
+	decodeJSON(t, e.do(t, "GET", "/v1/stores/nearby?lat=52.52&lon=13.40&sku=LAMP", cust, nil), 200, &near)
+	if len(near.Stores) != 0 {
+		t.Fatalf("deleted store still nearby: %+v", near)
+	}
 }
 
 // TestDispatchHTTP: dispatch, accept over HTTP, the customer follows the

@@ -22,11 +22,16 @@ type TechQuery struct {
 	K int
 }
 
-// multiSkillScan is how many more technicians than asked for a query
-// with several skills reads from the first skill's set before filtering
-// on the rest: a technician with one of the skills usually has the
-// others of a trade.
-const multiSkillScan = 4
+// A query with several skills reads the first skill's set and filters on
+// the rest. It first reads multiSkillScan times k technicians (one with
+// one skill of a trade usually has the others); when too few of them pass
+// and the set held more, it reads again, multiSkillScan times as many,
+// up to maxSkillScan, so a rare combination is still found among the
+// nearest maxSkillScan holders of the first skill.
+const (
+	multiSkillScan = 4
+	maxSkillScan   = 10_000
+)
 
 // NearbyTechnicians returns up to K on-duty technicians with a fresh fix
 // and all of the skills, within RadiusM, nearest first, each with an ETA.
@@ -52,36 +57,49 @@ func (s *Service) NearbyTechnicians(ctx context.Context, q TechQuery) ([]api.Nea
 	if err != nil {
 		return nil, err
 	}
-	set, scan := geoAvail, k
+	set := geoAvail
 	if len(skills) > 0 {
 		set = geoSkill(skills[0])
 	}
-	if len(skills) > 1 {
-		scan = k * multiSkillScan
-	}
-	found, err := s.st.GeoNearest(ctx, set, q.Lat, q.Lon, radius, scan)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.NearbyTechnician, 0, min(len(found), k))
-	for _, r := range found {
-		if len(out) == k {
-			break
+	if len(skills) < 2 {
+		found, err := s.st.GeoNearest(ctx, set, q.Lat, q.Lon, radius, k)
+		if err != nil {
+			return nil, err
 		}
-		var sk []string
-		if len(skills) > 1 {
+		out := make([]api.NearbyTechnician, 0, len(found))
+		for _, r := range found {
+			out = append(out, s.nearbyOf(r, nil))
+		}
+		return out, nil
+	}
+	out := []api.NearbyTechnician{}
+	// Each technician is read once, even when a wider read finds the
+	// nearest again (perhaps in another order: they move).
+	checked := map[string]bool{}
+	for scan := k * multiSkillScan; len(out) < k; scan = min(scan*multiSkillScan, maxSkillScan) {
+		found, err := s.st.GeoNearest(ctx, set, q.Lat, q.Lon, radius, scan)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range found {
+			if len(out) == k || checked[r.Member] {
+				continue
+			}
+			checked[r.Member] = true
 			var rec techRecord
 			raw, err := s.getJSON(ctx, keyTech(r.Member), &rec)
 			if err != nil {
 				return nil, err
 			}
-			if raw == nil || !rec.OnDuty || !rec.has(skills) {
-				continue
+			if raw != nil && rec.OnDuty && rec.has(skills) {
+				out = append(out, s.nearbyOf(r, rec.Skills))
 			}
-			sk = rec.Skills
 		}
-		out = append(out, s.nearbyOf(r, sk))
+		if len(found) < scan || scan == maxSkillScan {
+			break
+		}
 	}
+	slices.SortStableFunc(out, func(a, b api.NearbyTechnician) int { return a.DistanceM - b.DistanceM })
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package location_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -81,6 +82,59 @@ func TestStaleNotAvailable(t *testing.T) {
 		got, _ = f.svc.NearbyTechnicians(ctx, location.TechQuery{Lat: 48.1, Lon: 11.5, RadiusM: 100_000})
 		if len(got) != 2 {
 			t.Fatalf("after a fresh fix: %+v", got)
+		}
+	})
+}
+
+// TestNearbyRareSkillCombination: forty technicians with the first skill
+// only sit between the centre and the two who have both; a query for
+// both skills still finds those two (the scan widens), nearest first.
+func TestNearbyRareSkillCombination(t *testing.T) {
+	backends(t, func(t *testing.T, st state.Store) {
+		f := newFixture(t, st, location.Config{}, nil)
+		for i := range 40 {
+			f.onDuty(t, fmt.Sprintf("gas-only-%d", i), 52.52+float64(i)*0.0005, 13.405, "gas")
+		}
+		f.onDuty(t, "both-far", 52.70, 13.405, "gas", "hvac")
+		f.onDuty(t, "both-near", 52.65, 13.405, "hvac", "gas")
+		got, err := f.svc.NearbyTechnicians(ctx, location.TechQuery{Lat: 52.52, Lon: 13.405, RadiusM: 50_000, Skills: []string{"gas", "hvac"}, K: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].TechnicianID != "both-near" || got[1].TechnicianID != "both-far" {
+			t.Fatalf("got %+v, want both-near then both-far", got)
+		}
+		// Fewer than k exist: all of them, and no error.
+		got, err = f.svc.NearbyTechnicians(ctx, location.TechQuery{Lat: 52.52, Lon: 13.405, RadiusM: 50_000, Skills: []string{"gas", "hvac"}, K: 10})
+		if err != nil || len(got) != 2 {
+			t.Fatalf("k above the matches: %+v %v", got, err)
+		}
+	})
+}
+
+// TestDeleteStore: a deleted store is gone from lookups and from nearby
+// queries; deleting it again is not found.
+func TestDeleteStore(t *testing.T) {
+	backends(t, func(t *testing.T, st state.Store) {
+		f := newFixture(t, st, location.Config{}, nil)
+		for _, id := range []string{"keep", "drop"} {
+			if _, err := f.svc.PutStore(ctx, api.Store{ID: id, Name: id, Lat: 52.52, Lon: 13.405, TimeZone: "Europe/Berlin",
+				Hours: "daily 00:00-24:00", Capabilities: []string{api.CapabilityPickup}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.svc.DeleteStore(ctx, "drop"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.GetStore(ctx, "drop"); !errors.Is(err, location.ErrNotFound) {
+			t.Fatalf("get after delete: %v", err)
+		}
+		got, err := f.svc.NearbyStores(ctx, location.StoreQuery{Lat: 52.52, Lon: 13.405})
+		if err != nil || len(got) != 1 || got[0].ID != "keep" {
+			t.Fatalf("nearby after delete: %+v %v", got, err)
+		}
+		if err := f.svc.DeleteStore(ctx, "drop"); !errors.Is(err, location.ErrNotFound) {
+			t.Fatalf("second delete: %v, want ErrNotFound", err)
 		}
 	})
 }

@@ -107,6 +107,19 @@ func (s *Service) putStore(ctx context.Context, st *api.Store) error {
 	return s.st.GeoAdd(ctx, geoStores, geoPoint(st.ID, api.Fix{Lat: st.Lat, Lon: st.Lon}))
 }
 
+// DeleteStore removes a store from the catalogue: its position first, so
+// a search never finds a position whose record is gone. Deleting a store
+// that is not there is ErrNotFound.
+func (s *Service) DeleteStore(ctx context.Context, id string) error {
+	if _, err := s.GetStore(ctx, id); err != nil {
+		return err
+	}
+	if err := s.st.GeoRemove(ctx, geoStores, id); err != nil {
+		return err
+	}
+	return s.st.Delete(ctx, keyStore(id))
+}
+
 // GetStore returns one store.
 func (s *Service) GetStore(ctx context.Context, id string) (api.Store, error) {
 	if checkID("store", id) != nil {
