@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/location"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
+	"github.com/switchboard/switchboard/mobile-sdk/mobile"
 	"github.com/switchboard/switchboard/state/embedded"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -33,20 +34,7 @@ func (f *tunnel) RoundTrip(r *http.Request) (*http.Response, error) {
 // it keeps few fixes and slows down; a refused fix does not block the
 // queue.
 func TestReporterOfflineAndStill(t *testing.T) {
-	store, err := embedded.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, err := auth.LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := auth.NewIssuer(auth.Config{}, key, store)
-	tickets := ticket.New(store)
-	loc := location.New(store, tickets, location.Config{})
-	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(auth.Config{}, key), Tickets: tickets, Location: loc})
-	addr, _ := serve(t, srv, "127.0.0.1:0")
+	addr, iss, loc := startLocationGateway(t)
 	pair, err := iss.Pair(context.Background(), "tech-7", auth.RoleTechnician, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +91,81 @@ func TestReporterOfflineAndStill(t *testing.T) {
 	}
 	if r.Pending() != 0 || r.Dropped() == 0 {
 		t.Fatalf("pending %d dropped %d", r.Pending(), r.Dropped())
+	}
+}
+
+// startLocationGateway serves a gateway with location on an embedded
+// store and returns its address, its issuer and the location service.
+func startLocationGateway(t *testing.T) (string, *auth.Issuer, *location.Service) {
+	store, err := embedded.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	key, err := auth.LoadOrCreateKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := auth.NewIssuer(auth.Config{}, key, store)
+	tickets := ticket.New(store)
+	loc := location.New(store, tickets, location.Config{})
+	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(auth.Config{}, key), Tickets: tickets, Location: loc})
+	addr, _ := serve(t, srv, "127.0.0.1:0")
+	return addr, iss, loc
+}
+
+// TestMobileReporter: the bindable reporter, as a Kotlin or Swift app
+// drives it: fixes from the location callback, Start, Stop (which sends
+// what is left), and a second Start after Stop.
+func TestMobileReporter(t *testing.T) {
+	addr, iss, loc := startLocationGateway(t)
+	pair, err := iss.Pair(context.Background(), "tech-8", auth.RoleTechnician, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &tokens{}
+	store.SaveTokens(pair.AccessToken, pair.RefreshToken)
+	c, err := mobile.NewClient("http://"+addr, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Long intervals: only Wake and Stop send in this test.
+	r := c.NewReporter(3600, 3600, 0)
+	start := time.Now().Add(-time.Minute)
+	for i := range 5 {
+		r.AddFix(52.5+float64(i)*0.001, 13.4, 8, 12, 90, start.Add(time.Duration(i)*time.Second).UnixMilli())
+	}
+	r.Start()
+	r.Start() // no second loop
+	r.Wake()
+	waitFor(t, func() bool { return r.Pending() == 0 })
+	r.AddFix(52.505, 13.4, 8, 12, 90, start.Add(10*time.Second).UnixMilli())
+	r.Stop() // the last attempt sends the sixth
+	r.Stop()
+	hist, err := loc.History(t.Context(), "tech-8", time.Time{})
+	if err != nil || len(hist) != 6 || r.Pending() != 0 || r.Dropped() != 0 {
+		t.Fatalf("history %d fixes (%v), pending %d, dropped %d", len(hist), err, r.Pending(), r.Dropped())
+	}
+	if hist[0].AccuracyM != 8 || hist[0].SpeedMps != 12 || hist[0].Heading != 90 {
+		t.Fatalf("fix fields lost on the way: %+v", hist[0])
+	}
+	r.Start()
+	r.AddFix(91, 13.4, 0, 0, 0, time.Now().UnixMilli()) // refused by the gateway
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	if r.Dropped() != 1 {
+		t.Fatalf("dropped %d, want the refused fix", r.Dropped())
+	}
+}
+
+// waitFor polls cond for up to 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
 	}
 }
