@@ -177,7 +177,14 @@ func TestDispatchHTTP(t *testing.T) {
 	var offer api.Offer
 	decodeJSON(t, e.do(t, "GET", "/v1/technicians/me/offer", tech, nil), 200, &offer)
 	decodeJSON(t, e.do(t, "POST", "/v1/technicians/me/offers/"+offer.ID+"/accept", tech, nil), 200, nil)
-	readProblem(t, e.do(t, "POST", "/v1/technicians/me/offers/"+offer.ID+"/accept", tech, nil), 409, api.CodeConflict)
+	// Accepting again (a retry after a lost answer) answers the same;
+	// declining what was accepted is a conflict.
+	var again api.Offer
+	decodeJSON(t, e.do(t, "POST", "/v1/technicians/me/offers/"+offer.ID+"/accept", tech, nil), 200, &again)
+	if again.ID != offer.ID || again.State != api.OfferAccepted {
+		t.Fatalf("second accept %+v", again)
+	}
+	readProblem(t, e.do(t, "POST", "/v1/technicians/me/offers/"+offer.ID+"/decline", tech, nil), 409, api.CodeConflict)
 	var pos api.TechnicianPosition
 	decodeJSON(t, e.do(t, "GET", "/v1/tickets/"+tk.ID+"/technician", cust, nil), 200, &pos)
 	if pos.TechnicianID != "tech-1" || pos.DistanceM < 800 {

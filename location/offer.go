@@ -80,10 +80,17 @@ func (s *Service) settle(ctx context.Context, o *offerRecord, raw []byte, to str
 		return false, err
 	}
 	o.State = to
-	// Settled offers leave the expiry index and free the technician's
-	// claim (only if it is still this offer's).
+	// Settled offers free the technician's claim (only if it is still
+	// this offer's) and leave the expiry index, except an accepted one,
+	// which stays until finishAccept is done with it.
 	_ = parallel(
-		func() error { _, err := s.st.ZRem(ctx, ixOffers, o.ID); return err },
+		func() error {
+			if to == api.OfferAccepted {
+				return nil
+			}
+			_, err := s.st.ZRem(ctx, ixOffers, o.ID)
+			return err
+		},
 		func() error { _, err := s.st.CompareAndDelete(ctx, keyClaim(o.Tech), []byte(o.ID)); return err },
 	)
 	return true, nil
@@ -141,10 +148,15 @@ func (s *Service) mine(ctx context.Context, tech, offerID string) (*offerRecord,
 // Accept is technician tech taking offer offerID: the ticket's technician
 // becomes tech (ticket.Service.Update as the system, which writes
 // status_changed), the job joins their load, and technician_dispatched
-// records the acceptance.
+// records the acceptance. Accepting an offer tech already accepted
+// finishes what is left of it and answers as the first time did, so an
+// app retrying after a lost answer is safe.
 func (s *Service) Accept(ctx context.Context, tech, offerID string) (api.Offer, error) {
-	o, raw, err := s.mine(ctx, tech, offerID)
-	if err != nil {
+	o, raw, err := s.loadOffer(ctx, offerID)
+	if err == nil && o.Tech == tech && o.State == api.OfferAccepted {
+		return s.finishAccept(context.WithoutCancel(ctx), o)
+	}
+	if o, raw, err = s.mine(ctx, tech, offerID); err != nil {
 		return api.Offer{}, err
 	}
 	won, err := s.settle(ctx, o, raw, api.OfferAccepted)
@@ -156,8 +168,16 @@ func (s *Service) Accept(ctx context.Context, tech, offerID string) (api.Offer, 
 	}
 	// From here the acceptance stands; the remaining steps are finished
 	// even if the caller goes away.
-	ctx = context.WithoutCancel(ctx)
-	_, rec, err := s.updateTech(ctx, tech, func(r *techRecord) error {
+	return s.finishAccept(context.WithoutCancel(ctx), o)
+}
+
+// finishAccept makes an accepted offer take effect: the job joins the
+// technician's load, the ticket names them, technician_dispatched records
+// the acceptance and the dispatch is assigned. Each step looks before it
+// writes, so it may run again: the offer stays in the expiry index until
+// this is done, and ExpireDue finishes it for a node that died partway.
+func (s *Service) finishAccept(ctx context.Context, o *offerRecord) (api.Offer, error) {
+	_, rec, err := s.updateTech(ctx, o.Tech, func(r *techRecord) error {
 		if r.job(o.TicketID) == nil {
 			r.Jobs = append(r.Jobs, job{TicketID: o.TicketID, OfferID: o.ID, Lat: o.Lat, Lon: o.Lon,
 				ArriveRadiusM: o.ArriveRadiusM, AcceptedAt: s.now().UTC()})
@@ -167,17 +187,35 @@ func (s *Service) Accept(ctx context.Context, tech, offerID string) (api.Offer, 
 	if err != nil {
 		return api.Offer{}, err
 	}
-	if _, err := s.tickets.Update(ctx, ticket.System, o.TicketID, api.UpdateTicketRequest{Technician: &tech}); err != nil {
+	t, err := s.tickets.Get(ctx, ticket.System, o.TicketID)
+	if err != nil {
 		return api.Offer{}, err
 	}
-	if err := s.moveDispatch(ctx, o.TicketID, o.ID, func(d *dispatchRecord) { d.State = api.DispatchAssigned }); err != nil {
+	if t.Technician != o.Tech {
+		if _, err := s.tickets.Update(ctx, ticket.System, o.TicketID, api.UpdateTicketRequest{Technician: &o.Tech}); err != nil {
+			return api.Offer{}, err
+		}
+	}
+	// The event while the dispatch still waits on this offer, then the
+	// move: a node dying between the two repeats the event, never loses it.
+	var d dispatchRecord
+	raw, err := s.getJSON(ctx, keyDispatch(o.TicketID), &d)
+	if err != nil {
 		return api.Offer{}, err
 	}
-	s.dispatchEventBy(ctx, api.Actor{ID: tech, Role: "technician"}, o.TicketID, api.OfferAccepted, tech, o.ID, nil, o.ETASeconds, o.DistanceM)
+	if raw != nil && d.OfferID == o.ID && d.State != api.DispatchAssigned {
+		s.dispatchEventBy(ctx, api.Actor{ID: o.Tech, Role: "technician"}, o.TicketID, api.OfferAccepted, o.Tech, o.ID, nil, o.ETASeconds, o.DistanceM)
+		if err := s.moveDispatch(ctx, o.TicketID, o.ID, func(d *dispatchRecord) { d.State = api.DispatchAssigned }); err != nil {
+			return api.Offer{}, err
+		}
+	}
+	if _, err := s.st.ZRem(ctx, ixOffers, o.ID); err != nil {
+		return api.Offer{}, err
+	}
 	// The technician may already be close.
 	var last lastRecord
-	if raw, err := s.getJSON(ctx, keyLast(tech), &last); err == nil && raw != nil {
-		s.checkArrival(ctx, tech, &rec, last.Fix)
+	if raw, err := s.getJSON(ctx, keyLast(o.Tech), &last); err == nil && raw != nil {
+		s.checkArrival(ctx, o.Tech, &rec, last.Fix)
 	}
 	return o.view(), nil
 }
@@ -232,7 +270,8 @@ const expireBatch = 100
 // that wins the offer's compare-and-swap writes "expired" and moves the
 // dispatch on, so across nodes each lapse happens exactly once. An offer
 // settled by a node that died before moving its dispatch on is moved on
-// here too (offerNext only acts while the dispatch still names it).
+// here too (offerNext only acts while the dispatch still names it), and
+// an acceptance whose node died before it took effect is finished.
 func (s *Service) ExpireDue(ctx context.Context) error {
 	due, err := s.st.ZRange(ctx, ixOffers, state.RangeOptions{Min: math.Inf(-1), Max: float64(s.now().UnixMilli()), Limit: expireBatch})
 	if err != nil {
@@ -247,7 +286,8 @@ func (s *Service) ExpireDue(ctx context.Context) error {
 			}
 			return err
 		}
-		if o.State == api.OfferPending {
+		switch o.State {
+		case api.OfferPending:
 			won, err := s.settle(ctx, o, raw, api.OfferExpired)
 			if err != nil {
 				return err
@@ -255,7 +295,11 @@ func (s *Service) ExpireDue(ctx context.Context) error {
 			if won {
 				s.dispatchEvent(ctx, o.TicketID, api.OfferExpired, o.Tech, o.ID, nil, 0, 0)
 			}
-		} else {
+		case api.OfferAccepted: // its accepting node died partway
+			if _, err := s.finishAccept(ctx, o); err != nil {
+				return err
+			}
+		default:
 			_, _ = s.st.ZRem(ctx, ixOffers, o.ID)
 		}
 		if o.State == api.OfferExpired || o.State == api.OfferDeclined {

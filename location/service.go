@@ -34,7 +34,7 @@ func keyMarker(kind, offer string) string {
 
 const (
 	ixSeen    = "loc:seen"   // technician -> time of the latest fix (ms)
-	ixOffers  = "loc:offers" // pending offer -> expiry (ms)
+	ixOffers  = "loc:offers" // pending (or accepted, unfinished) offer -> expiry (ms)
 	geoAvail  = "loc:avail"  // on-duty technicians with a fresh fix
 	geoStores = "loc:stores"
 )
