@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
@@ -29,7 +30,7 @@ type rtcConfig struct {
 
 func registerRTC(s *settings, c *rtcConfig) {
 	s.str(&c.TURNAddr, "turn-addr", ":3478", "embedded TURN server UDP address; empty disables it")
-	s.str(&c.TURNSecret, "turn-secret", "", "TURN REST API shared secret (coturn static-auth-secret); empty: random per start (one node only)")
+	s.str(&c.TURNSecret, "turn-secret", "", "TURN REST API shared secret (coturn static-auth-secret); empty: one made and kept in the store, shared by the nodes on it")
 	s.list(&c.TURNURLs, "turn-urls", nil, "STUN/TURN URLs handed to clients; empty with the embedded server: turn:<public IP or host>:<port>")
 	s.str(&c.TURNRelayIP, "turn-relay-ip", "", "public IP the embedded TURN server offers relays on")
 	s.str(&c.MediaPorts, "media-ports", "", "UDP port range of the media relay, as MIN-MAX; empty: any")
@@ -83,6 +84,22 @@ func (c rtcConfig) ports() (uint16, uint16, error) {
 	return uint16(a), uint16(b), nil
 }
 
+// keyTURNSecret holds the TURN secret made when none is configured.
+const keyTURNSecret = "rtc:turn-secret"
+
+// sharedTURNSecret is the TURN secret when --turn-secret is not set: made
+// once and kept in the store, so every node on one Redis, and this node
+// after a restart, accept the credentials any of them issued.
+func sharedTURNSecret(store state.Store) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := store.SetNX(ctx, keyTURNSecret, []byte(rand.Text()), 0); err != nil {
+		return "", err
+	}
+	b, err := store.Get(ctx, keyTURNSecret)
+	return string(b), err
+}
+
 // newRTC builds the call service and, unless disabled, the embedded TURN
 // server with its bound socket (nil when off).
 func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service, log *slog.Logger) (*rtc.Service, *rtc.TURNServer, net.PacketConn, error) {
@@ -99,10 +116,12 @@ func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service
 	var turnSrv *rtc.TURNServer
 	var pc net.PacketConn
 	if c.TURNAddr != "" {
-		if cfg.TURN.Secret == "" {
-			cfg.TURN.Secret = rand.Text()
-		}
 		var err error
+		if cfg.TURN.Secret == "" {
+			if cfg.TURN.Secret, err = sharedTURNSecret(store); err != nil {
+				return nil, nil, nil, fmt.Errorf("TURN secret: %w", err)
+			}
+		}
 		if turnSrv, err = rtc.NewTURNServer(rtc.TURNServerConfig{Addr: c.TURNAddr, Secret: cfg.TURN.Secret, RelayIP: c.TURNRelayIP, Logger: log}); err != nil {
 			return nil, nil, nil, err
 		}
