@@ -107,6 +107,11 @@ type CallEndedPayload struct {
 	CallID          string `json:"call_id"`
 	DurationSeconds int    `json:"duration_seconds"`
 	HungUpBy        string `json:"hung_up_by"`
+	// RecordingNode, set when the call was recorded (the customer
+	// consented), is the gateway node whose --record-dir holds the
+	// recording in the call's directory (one Ogg or IVF file per party
+	// and track), kept for --record-retention.
+	RecordingNode string `json:"recording_node,omitempty"`
 }
 
 // DiagnosticPayload: one diagnostic frame from an appliance.

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/rtc"
 )
 
@@ -144,6 +146,35 @@ func TestCallRecording(t *testing.T) {
 
 	if got, err := e.client(t, "joe", auth.RoleCustomer).Call(context.Background(), plain.ID); err != nil || got.Recording {
 		t.Fatalf("call without consent: %+v %v", got, err)
+	}
+	// call_ended says which node holds a recording, and only for the
+	// recorded call.
+	for who, c := range map[string]*call.Call{"kim": cc, "joe": plain} {
+		want := map[string]string{"kim": "node-a", "joe": ""}[who]
+		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			got, err := e.client(t, who, auth.RoleCustomer).Call(context.Background(), c.ID)
+			if err != nil {
+				return err
+			}
+			var view api.TicketView
+			if err := e.client(t, who, auth.RoleCustomer).Do(context.Background(), "GET", "/v1/tickets/"+got.TicketID, nil, &view); err != nil {
+				return err
+			}
+			for _, ev := range view.Events {
+				if ev.Type != api.EventCallEnded {
+					continue
+				}
+				var p api.CallEndedPayload
+				if err := json.Unmarshal(ev.Payload, &p); err != nil {
+					return err
+				}
+				if p.RecordingNode != want {
+					t.Fatalf("%s's call_ended names recording node %q, want %q", who, p.RecordingNode, want)
+				}
+				return nil
+			}
+			return fmt.Errorf("%s: no call_ended yet", who)
+		})
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

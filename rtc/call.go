@@ -241,8 +241,11 @@ func (s *Service) finish(ctx context.Context, id, by, reason string) (api.Call, 
 		s.freeAgent(ctx, before.Agent, id, mode)
 	}
 	if rec.State == api.CallEnded {
-		s.event(ctx, &rec, api.EventCallEnded, api.Actor{ID: by, Role: roleOf(&rec, by)}, api.CallEndedPayload{CallID: id,
-			DurationSeconds: int(rec.EndedAt.Sub(rec.AnsweredAt).Round(time.Second).Seconds()), HungUpBy: by})
+		p := api.CallEndedPayload{CallID: id, DurationSeconds: int(rec.EndedAt.Sub(rec.AnsweredAt).Round(time.Second).Seconds()), HungUpBy: by}
+		if rec.Recording {
+			p.RecordingNode = rec.Node
+		}
+		s.event(ctx, &rec, api.EventCallEnded, api.Actor{ID: by, Role: roleOf(&rec, by)}, p)
 	} else {
 		s.event(ctx, &rec, api.EventCallMissed, api.Actor{ID: by, Role: roleOf(&rec, by)}, api.CallPayload{CallID: id,
 			Media: rec.Media, Skill: rec.Skill, Agent: before.Agent, Reason: reason})

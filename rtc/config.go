@@ -69,6 +69,10 @@ type MediaConfig struct {
 	// to Ogg, VP8 to IVF, one file per party and track, under a directory
 	// per call). Empty means nothing is recorded.
 	RecordDir string
+	// RecordRetention is how long a recording is kept: a call's directory
+	// older than this is deleted (recordings are personal data, kept no
+	// longer than needed). Zero means 30 days.
+	RecordRetention time.Duration
 }
 
 // TURNConfig is what clients are told about STUN and TURN.
@@ -99,6 +103,7 @@ func (c Config) withDefaults() Config {
 	def(&c.Media.DisconnectedTimeout, 5*time.Second)
 	def(&c.Media.FailedTimeout, 20*time.Second)
 	def(&c.Media.KeepAlive, 2*time.Second)
+	def(&c.Media.RecordRetention, 30*24*time.Hour)
 	def(&c.TURN.CredentialTTL, time.Hour)
 	if c.SignalRate <= 0 {
 		c.SignalRate = DefaultSignalRate

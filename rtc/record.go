@@ -1,10 +1,12 @@
 package rtc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -123,4 +125,36 @@ func (r *trackRecorder) close() error {
 	err := r.w.Close()
 	r.w = nil
 	return err
+}
+
+// pruneEvery is how often recordings past their retention are looked for.
+const pruneEvery = time.Hour
+
+// PruneRecordings deletes the recordings whose call directory under
+// RecordDir was last changed more than RecordRetention ago. Only call
+// directories are touched, never anything else in RecordDir.
+func (s *Service) PruneRecordings(context.Context) error {
+	dir := s.cfg.Media.RecordDir
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	cutoff := s.now().Add(-s.cfg.Media.RecordRetention)
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "call_") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+		s.log.Info("recording deleted after its retention", "call", e.Name())
+	}
+	return nil
 }

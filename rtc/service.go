@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/loop"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -127,6 +128,13 @@ func (s *Service) Run(ctx context.Context) error {
 	defer sub.Close()
 	defer s.relay.closeAll()
 	defer s.hub.closeAll()
+	pctx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		loop.Every(pctx, pruneEvery, s.PruneRecordings, func(err error) { s.log.Warn("pruning recordings failed", "err", err) })
+	}()
+	defer func() { stopPrune(); <-pruned }()
 	tick := time.NewTicker(s.cfg.RoutePoll)
 	defer tick.Stop()
 	for {

@@ -51,6 +51,7 @@ func TestBadSettingsExit2WithOneLine(t *testing.T) {
 		{"short ingest secret", nil, env("SWITCHBOARD_INGEST_SECRETS", "email=short"), "--ingest-secrets"},
 		{"bad ingest pair", []string{"--ingest-secrets", "nochannel"}, env(), "--ingest-secrets"},
 		{"unknown command", []string{"frobnicate"}, env(), "frobnicate"},
+		{"recordings kept a minute", []string{"--record-retention", "1m"}, env(), "--record-retention"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

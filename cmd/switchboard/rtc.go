@@ -26,6 +26,7 @@ type rtcConfig struct {
 	PublicIPs   []string
 	RingTimeout time.Duration
 	RecordDir   string
+	RecordKeep  time.Duration
 }
 
 func registerRTC(s *settings, c *rtcConfig) {
@@ -37,6 +38,7 @@ func registerRTC(s *settings, c *rtcConfig) {
 	s.list(&c.PublicIPs, "public-ips", nil, "the node's public IPs behind a 1:1 NAT, put in media candidates")
 	s.dur(&c.RingTimeout, "ring-timeout", 20*time.Second, "how long a call rings one agent before moving on")
 	s.str(&c.RecordDir, "record-dir", "", "directory for recordings of calls with the caller's consent; empty: no recording")
+	s.dur(&c.RecordKeep, "record-retention", 30*24*time.Hour, "how long a recording is kept before it is deleted")
 }
 
 // validate names the first bad setting and why.
@@ -67,6 +69,9 @@ func (c rtcConfig) validate() (string, string) {
 	}
 	if c.RingTimeout < time.Second || c.RingTimeout > 5*time.Minute {
 		return "ring-timeout", "must be between 1s and 5m"
+	}
+	if c.RecordKeep < time.Hour {
+		return "record-retention", "must be at least 1h"
 	}
 	return "", ""
 }
@@ -111,7 +116,7 @@ func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service
 		}
 	}
 	cfg := rtc.Config{Node: node, Logger: log, RingTimeout: c.RingTimeout,
-		Media: rtc.MediaConfig{PortMin: lo, PortMax: hi, PublicIPs: c.PublicIPs, RecordDir: c.RecordDir},
+		Media: rtc.MediaConfig{PortMin: lo, PortMax: hi, PublicIPs: c.PublicIPs, RecordDir: c.RecordDir, RecordRetention: c.RecordKeep},
 		TURN:  rtc.TURNConfig{URLs: c.TURNURLs, Secret: c.TURNSecret}}
 	var turnSrv *rtc.TURNServer
 	var pc net.PacketConn
