@@ -119,12 +119,12 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 	}
 	evs := make([]api.Event, len(fresh))
 	seqs := make([]uint64, len(fresh))
-	payloads := make([]api.DiagnosticPayload, len(fresh))
+	live := make([]liveEntry, len(fresh))
 	for i, f := range fresh {
-		payloads[i] = api.DiagnosticPayload{ApplianceID: a.ID, Serial: a.Serial, Seq: f.Seq, At: f.At, Readings: f.Readings, FaultCodes: f.FaultCodes}
-		p, _ := json.Marshal(payloads[i])
+		p, _ := json.Marshal(api.DiagnosticPayload{ApplianceID: a.ID, Serial: a.Serial, Seq: f.Seq, At: f.At, Readings: f.Readings, FaultCodes: f.FaultCodes})
 		evs[i] = api.Event{TicketID: tk, CustomerID: o.CustomerID, Type: api.EventDiagnostic, Actor: actor, Channel: api.ChannelAppliance, Payload: p}
 		seqs[i] = f.Seq
+		live[i] = liveEntry{seq: f.Seq, payload: p}
 	}
 	if _, err := s.tickets.AppendBatch(ctx, evs); err != nil {
 		return api.DiagnosticsResult{}, err
@@ -132,7 +132,7 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 	// The window and the live view are independent writes: issued
 	// together, the embedded store commits them in one transaction.
 	liveDone := make(chan error, 1)
-	go func() { liveDone <- s.remember(ctx, a.ID, payloads) }()
+	go func() { liveDone <- s.remember(ctx, a.ID, live) }()
 	err = s.markSeen(ctx, a.ID, w, raw, seqs)
 	if lerr := <-liveDone; lerr != nil {
 		s.log.Warn("live view not updated", "appliance", a.ID, "err", lerr)
@@ -155,15 +155,12 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 // remember keeps the newest liveFrames frames for the live view. The
 // value is a run of entries (seq, 8 bytes; length, 4 bytes; payload JSON)
 // so a batch costs no JSON parsing of the frames already kept.
-func (s *Service) remember(ctx context.Context, id string, ps []api.DiagnosticPayload) error {
+func (s *Service) remember(ctx context.Context, id string, fresh []liveEntry) error {
 	var cur []liveEntry
 	if raw, err := s.st.Get(ctx, keyLive(id)); err == nil {
 		cur = decodeLive(raw)
 	}
-	for _, p := range ps {
-		b, _ := json.Marshal(p)
-		cur = append(cur, liveEntry{seq: p.Seq, payload: b})
-	}
+	cur = append(cur, fresh...)
 	slices.SortStableFunc(cur, func(x, y liveEntry) int { return cmpSeq(x.seq, y.seq) })
 	if len(cur) > liveFrames {
 		cur = cur[len(cur)-liveFrames:]

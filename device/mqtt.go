@@ -131,6 +131,7 @@ func (m *MQTT) Run(ctx context.Context) error {
 	opts := paho.NewClientOptions().
 		AddBroker((&url.URL{Scheme: u.Scheme, Host: u.Host}).String()).
 		SetClientID(m.cfg.ClientID).
+		SetCustomOpenConnectionFn(dialBroker).
 		SetCleanSession(false).
 		SetStore(newSessionStore(m.cfg.StoreDir)).
 		SetAutoAckDisabled(true).
