@@ -91,12 +91,40 @@ type DiagnosticsResult struct {
 	Duplicates int `json:"duplicates"`
 }
 
+// RelayBatch is one message the phone sends on the relay WebSocket (GET
+// /v1/appliances/{id}/relay): the body of POST .../diagnostics plus an ID
+// of the client's choosing (at most 64 characters), echoed in the reply,
+// so a client with several batches in flight can match the answers.
+type RelayBatch struct {
+	ID     string        `json:"id,omitempty"`
+	Frames []SignedFrame `json:"frames"`
+}
+
+// RelayMessage types.
+const (
+	RelayReply   = "reply"
+	RelayCommand = "command"
+)
+
+// RelayMessage is one message the gateway sends on the relay WebSocket:
+// the reply to a batch (Type "reply", the batch's ID, and Result or
+// Problem, as POST .../diagnostics would have answered), or a command for
+// the appliance (Type "command"), handed out once as GET .../commands does.
+type RelayMessage struct {
+	Type    string             `json:"type"`
+	ID      string             `json:"id,omitempty"`
+	Result  *DiagnosticsResult `json:"result,omitempty"`
+	Problem *Problem           `json:"problem,omitempty"`
+	Command *Command           `json:"command,omitempty"`
+}
+
 // CommandSelfTest asks an appliance to run its self-test and report the
 // result as diagnostics.
 const CommandSelfTest = "self_test"
 
 // Command is an instruction to an appliance, delivered over MQTT
-// (appliances/{serial}/commands) or fetched by the relaying phone. Sig is
+// (appliances/{serial}/commands), pushed on the relay WebSocket, or
+// fetched by the relaying phone. Sig is
 // base64 of HMAC-SHA256(secret, "sbcmd1." + id + "." + kind + "." + issued
 // at in Unix seconds), so the appliance can tell it came from us.
 type Command struct {

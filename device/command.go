@@ -40,9 +40,10 @@ func CommandSig(secret []byte, cmd api.Command) string {
 }
 
 // Command sends a command to the appliance: published over MQTT when a
-// client runs, and queued for the relaying phone to fetch either way (the
-// appliance acts on a command ID once). Agents may command an appliance
-// that has an open ticket or an active grant: its owner asked for help.
+// client runs, and queued for the relaying phone either way (pushed at
+// once to an open relay session, else fetched; the appliance acts on a
+// command ID once). Agents may command an appliance that has an open
+// ticket or an active grant: its owner asked for help.
 func (s *Service) Command(ctx context.Context, c Caller, id string, req api.CommandRequest) (api.Command, error) {
 	if !c.staff() {
 		return api.Command{}, ErrNotFound
@@ -80,6 +81,10 @@ func (s *Service) Command(ctx context.Context, c Caller, id string, req api.Comm
 	}
 	if err := s.st.ZAdd(ctx, keyCommandQueue(a.ID), cmd.ID, float64(cmd.IssuedAt.UnixMilli())); err != nil {
 		return api.Command{}, err
+	}
+	if err := s.st.Publish(ctx, chCommands, []byte(a.ID)); err != nil {
+		// A relay session finds it at its next periodic check.
+		s.log.Warn("relay sessions not told of a command", "appliance", a.ID, "err", err)
 	}
 	if p := s.pub.Load(); p != nil {
 		if err := (*p)(ctx, CommandTopic(a.Serial), raw); err != nil {

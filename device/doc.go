@@ -1,6 +1,6 @@
 // Package device is the appliance domain: the factory registry, pairing
 // through the owner's phone, signed diagnostics (relayed by the phone over
-// HTTP or published over MQTT), fault rules that act on them, commands
+// HTTP, or its relay session, or published over MQTT), fault rules that act on them, commands
 // down to the appliance, and the owner's consent to remote diagnostics.
 //
 // It is plain Go on the state seam: it must never import gateway or Fiber.
@@ -20,4 +20,7 @@
 //	dev:grant:ID         the owner's consent grant (TTL = its length)
 //	dev:cmd:ID / dev:cmds:ID  commands waiting for the relaying phone
 //	dev:pair:*           used pairing codes and failure counters
+//
+// and one pub/sub channel, dev:cmds, which says "a command is waiting for
+// appliance ID" to the relay sessions of every node.
 package device

@@ -17,8 +17,10 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/device"
+	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
+	"github.com/switchboard/switchboard/state/redis"
 	"github.com/switchboard/switchboard/ticket"
 )
 
@@ -35,7 +37,8 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// rig is the appliance service on a real embedded store.
+// rig is the appliance service on a real store: embedded (newRig), or
+// each backend in turn (forEachBackend).
 type rig struct {
 	st       state.Store
 	tickets  *ticket.Service
@@ -44,6 +47,9 @@ type rig struct {
 	svc      *device.Service
 	clock    *clock
 	dataDir  string
+	// node opens another handle on st's data, as a second gateway node
+	// has: another Redis client, or the same embedded store.
+	node func(testing.TB) state.Store
 }
 
 const testRules = `{
@@ -68,6 +74,63 @@ func newRig(t testing.TB) *rig {
 	return newRigOn(t, st, dir)
 }
 
+// backend is one state implementation the appliance logic runs on.
+type backend struct {
+	// open returns a new, empty store, a data directory for the seal
+	// key, and a function opening another handle on the store's data.
+	open func(t testing.TB) (state.Store, string, func(testing.TB) state.Store)
+}
+
+// rig is a fresh rig on b.
+func (b backend) rig(t testing.TB) *rig {
+	t.Helper()
+	st, dir, node := b.open(t)
+	r := newRigOn(t, st, dir)
+	r.node = node
+	return r
+}
+
+// forEachBackend runs body on the embedded store and on a real
+// redis-server (the store_test habit: one body, every backend), so the
+// appliance logic is proven in both modes. The MQTT tests stay embedded:
+// their subject is the broker, and the store under them is proven here.
+func forEachBackend(t *testing.T, body func(t *testing.T, b backend)) {
+	t.Helper()
+	t.Run("embedded", func(t *testing.T) {
+		body(t, backend{open: func(t testing.TB) (state.Store, string, func(testing.TB) state.Store) {
+			dir := t.TempDir()
+			st, err := embedded.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			// One process is all the embedded mode has: a second node's
+			// handle is the same store.
+			return st, dir, func(testing.TB) state.Store { return st }
+		}})
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		connect := func(t testing.TB, prefix string) state.Store {
+			t.Helper()
+			st, err := redis.New(context.Background(), redis.Config{URL: srv.URL(), Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		n := 0
+		body(t, backend{open: func(t testing.TB) (state.Store, string, func(testing.TB) state.Store) {
+			// Each store is its own key space on the one server, so two
+			// rigs of a test do not see each other's appliances.
+			n++
+			prefix := fmt.Sprintf("dev%d:", n)
+			return connect(t, prefix), t.TempDir(), func(t testing.TB) state.Store { return connect(t, prefix) }
+		}})
+	})
+}
+
 func newRigOn(t testing.TB, st state.Store, dir string) *rig {
 	t.Helper()
 	key, err := auth.LoadOrCreateKey(t.TempDir())
@@ -83,7 +146,8 @@ func newRigOn(t testing.TB, st state.Store, dir string) *rig {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Now().UTC()}
-	r := &rig{st: st, tickets: ticket.New(st), issuer: auth.NewIssuer(auth.Config{}, key, st), verifier: auth.NewVerifier(auth.Config{}, key), clock: c, dataDir: dir}
+	r := &rig{st: st, tickets: ticket.New(st), issuer: auth.NewIssuer(auth.Config{}, key, st), verifier: auth.NewVerifier(auth.Config{}, key), clock: c, dataDir: dir,
+		node: func(testing.TB) state.Store { return st }}
 	r.svc, err = device.New(st, r.tickets, r.issuer, device.Config{SealKey: seal, Rules: rules, Now: c.now})
 	if err != nil {
 		t.Fatal(err)

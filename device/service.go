@@ -55,6 +55,8 @@ type Service struct {
 	locks [256]sync.Mutex
 	// pub delivers commands over MQTT once a client runs (see MQTT).
 	pub atomic.Pointer[publisher]
+	// feed wakes relay sessions on this node when a command is queued.
+	feed commandFeed
 }
 
 // publisher sends a command payload to an appliance's command topic.

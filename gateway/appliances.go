@@ -12,9 +12,10 @@ import (
 )
 
 // applianceRoutes wires the appliance domain: factory import, pairing,
-// relayed diagnostics, live view under consent, commands. Which caller
-// may touch which appliance is decided by the device service (an
-// appliance that is not yours is 404); roles are checked here first.
+// relayed diagnostics (POST, or the relay WebSocket), live view under
+// consent, commands. Which caller may touch which appliance is decided by
+// the device service (an appliance that is not yours is 404); roles are
+// checked here first.
 func (s *Server) applianceRoutes(v1 fiber.Router) {
 	on := []fiber.Handler{s.authenticate, s.devicesConfigured}
 	with := func(hs ...fiber.Handler) []fiber.Handler { return append(append([]fiber.Handler{}, on...), hs...) }
@@ -24,6 +25,7 @@ func (s *Server) applianceRoutes(v1 fiber.Router) {
 	v1.Delete("/appliances/:id/owner", with(requireRole(auth.RoleCustomer, auth.RoleAdmin), s.releaseAppliance)...)
 	v1.Post("/appliances/:id/relay-token", with(requireRole(auth.RoleCustomer, auth.RoleDevice), s.refreshRelayToken)...)
 	v1.Post("/appliances/:id/diagnostics", with(requireRole(auth.RoleDevice), s.relayDiagnostics)...)
+	v1.Get("/appliances/:id/relay", s.checkOrigin, s.streamAuth, s.devicesConfigured, requireRole(auth.RoleDevice), s.relayUpgrade())
 	v1.Get("/appliances/:id/diagnostics", with(requireRole(auth.RoleCustomer, auth.RoleAgent, auth.RoleAdmin), s.liveDiagnostics)...)
 	v1.Post("/appliances/:id/commands", with(requireRole(auth.RoleAgent, auth.RoleAdmin), s.idempotent, s.sendCommand)...)
 	v1.Get("/appliances/:id/commands", with(requireRole(auth.RoleDevice), s.pendingCommands)...)

@@ -18,7 +18,13 @@ func bindJSON(c *fiber.Ctx, v any) error {
 	if ct != "" && !bytes.HasPrefix([]byte(ct), []byte(fiber.MIMEApplicationJSON)) {
 		return problem(415, api.CodeUnsupportedMedia, "send application/json")
 	}
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	return strictJSON(c.Body(), v)
+}
+
+// strictJSON is bindJSON's decoding, for bodies that come another way
+// (WebSocket messages).
+func strictJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return problem(400, api.CodeMalformedJSON, describeJSONError(err))

@@ -27,6 +27,13 @@ type problemError struct {
 
 func (e *problemError) Error() string { return e.code + ": " + e.detail }
 
+// doc is the problem document of e, for answers that are not an HTTP
+// response (WebSocket replies): no request ID, no headers.
+func (e *problemError) doc() *api.Problem {
+	return &api.Problem{Type: api.ProblemTypeBase + e.code, Title: statusTitle(e.status), Status: e.status,
+		Detail: e.detail, Code: e.code, RetryAfter: e.retryAfter}
+}
+
 // problem returns an error rendered as an RFC 9457 document.
 func problem(status int, code, detail string) error {
 	return &problemError{status: status, code: code, detail: detail}
