@@ -31,6 +31,9 @@ type callEnv struct {
 	*env
 	calls *rtc.Service
 	base  string
+	// stopCalls stops the node's call service (its relay and liveness)
+	// while its HTTP side keeps serving: the node's media is gone.
+	stopCalls func()
 }
 
 func newCallEnv(t testing.TB, store state.Store, key *auth.Key, node string, tweak func(*rtc.Config)) *callEnv {
@@ -56,10 +59,11 @@ func newCallEnv(t testing.TB, store state.Store, key *auth.Key, node string, twe
 	e.srv = gateway.New(gateway.Config{RateSubject: -1, RateIP: -1}, gateway.Deps{Store: store, Issuer: e.issuer,
 		Verifier: auth.NewVerifier(e.authc, e.key), Tickets: e.tickets, Calls: calls, Hub: hub})
 	ctx, cancel := context.WithCancel(context.Background())
+	callsCtx, stopCalls := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = calls.Run(ctx) }()
+	go func() { defer close(done); _ = calls.Run(callsCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	ce := &callEnv{env: e, calls: calls}
+	ce := &callEnv{env: e, calls: calls, stopCalls: func() { stopCalls(); <-done }}
 	ce.base = "http://" + e.listen(t)
 	// After listen, so it stops first: the feed's streams end, then the
 	// server shuts down without waiting on them.

@@ -26,6 +26,9 @@ type callRecord struct {
 	Tried map[string]int64 `json:"tried,omitempty"`
 	// RingDeadline is when the current ring times out.
 	RingDeadline time.Time `json:"ring_deadline,omitzero"`
+	// AdoptedAt is when Node took the call over from a node that died
+	// (failover.go).
+	AdoptedAt time.Time `json:"adopted_at,omitzero"`
 }
 
 func (r *callRecord) ended() bool { return r.State == api.CallEnded || r.State == api.CallMissed }
@@ -262,7 +265,7 @@ func (s *Service) finish(ctx context.Context, id, by, reason string) (api.Call, 
 }
 
 func (s *Service) unindex(ctx context.Context, rec *callRecord) {
-	for _, ix := range []string{ixWaiting, ixQueue(rec.Skill), ixRinging} {
+	for _, ix := range []string{ixWaiting, ixQueue(rec.Skill), ixRinging, ixActive} {
 		if _, err := s.st.ZRem(ctx, ix, rec.ID); err != nil {
 			s.log.Warn("unindex call", "call", rec.ID, "err", err)
 		}

@@ -35,6 +35,10 @@ type Config struct {
 	// ReconnectGrace is how long a call survives a party whose network
 	// dropped (ICE failed) before it ends. Zero means 30s.
 	ReconnectGrace time.Duration
+	// NodeTTL is how long a node counts as alive after its last renewal
+	// (every third of it); the calls of a node silent for longer are
+	// adopted by the others (failover.go). Zero means 15s.
+	NodeTTL time.Duration
 
 	// SignalRate and SignalBurst are the token bucket of one signaling
 	// connection (messages per second, and the burst). Zero means
@@ -100,6 +104,7 @@ func (c Config) withDefaults() Config {
 	def(&c.AverageHandle, 3*time.Minute)
 	def(&c.RoutePoll, 250*time.Millisecond)
 	def(&c.ReconnectGrace, 30*time.Second)
+	def(&c.NodeTTL, 15*time.Second)
 	def(&c.Media.DisconnectedTimeout, 5*time.Second)
 	def(&c.Media.FailedTimeout, 20*time.Second)
 	def(&c.Media.KeepAlive, 2*time.Second)

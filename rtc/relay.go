@@ -427,9 +427,15 @@ func (rm *room) stateChanged(p *party, s webrtc.PeerConnectionState) {
 			rm.mu.Lock()
 			if p.grace == nil && !rm.ended {
 				p.grace = time.AfterFunc(svc.cfg.ReconnectGrace, func() {
-					if !p.connected.Load() {
-						_, _ = svc.finish(context.Background(), rm.id, "system", "network")
+					if p.connected.Load() {
+						return
 					}
+					ctx := context.Background()
+					if rec, err := svc.load(ctx, rm.id); err == nil && rec.Node != svc.cfg.Node {
+						rm.stop() // another node took the call over: not ours to end
+						return
+					}
+					_, _ = svc.finish(ctx, rm.id, "system", "network")
 				})
 			}
 			rm.mu.Unlock()

@@ -179,6 +179,9 @@ func (s *Service) Answer(ctx context.Context, u User, id string) (api.Call, erro
 	}
 	_, _ = s.st.ZRem(ctx, ixRinging, id)
 	_, _ = s.st.ZRem(ctx, ixQueue(rec.Skill), id)
+	if err := s.st.ZAdd(ctx, ixActive, id, ms(rec.AnsweredAt)); err != nil {
+		s.log.Warn("active call not indexed: it is not adopted if its node dies", "call", id, "err", err)
+	}
 	s.event(ctx, &rec, api.EventCallStarted, actorOf(u), api.CallPayload{CallID: id, Media: rec.Media, Skill: rec.Skill, Agent: u.ID})
 	c := rec.Call
 	s.hub.toUser(ctx, rec.Caller, api.Signal{Type: api.SigCall, CallID: id, Call: &c})

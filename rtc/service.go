@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/auth"
@@ -128,13 +129,15 @@ func (s *Service) Run(ctx context.Context) error {
 	defer sub.Close()
 	defer s.relay.closeAll()
 	defer s.hub.closeAll()
-	pctx, stopPrune := context.WithCancel(ctx)
-	pruned := make(chan struct{})
-	go func() {
-		defer close(pruned)
-		loop.Every(pctx, pruneEvery, s.PruneRecordings, func(err error) { s.log.Warn("pruning recordings failed", "err", err) })
-	}()
-	defer func() { stopPrune(); <-pruned }()
+	// The node's chores run beside the loop and stop with it: liveness
+	// and orphaned calls (failover.go), and recordings past retention.
+	bctx, stop := context.WithCancel(ctx)
+	var chores sync.WaitGroup
+	chores.Go(func() { s.runNode(bctx) })
+	chores.Go(func() {
+		loop.Every(bctx, pruneEvery, s.PruneRecordings, func(err error) { s.log.Warn("pruning recordings failed", "err", err) })
+	})
+	defer func() { stop(); chores.Wait() }()
 	tick := time.NewTicker(s.cfg.RoutePoll)
 	defer tick.Stop()
 	for {

@@ -263,7 +263,11 @@ func (s *Session) join(ctx context.Context, sig api.Signal) error {
 	}
 	s.joined[rec.ID] = role
 	s.mu.Unlock()
-	s.hub.toNode(ctx, rec.Node, envelope{Kind: kindSig, CallID: rec.ID, From: &addr{svc.cfg.Node, s.id},
+	node, err := svc.mediaNode(ctx, rec)
+	if err != nil {
+		return err
+	}
+	s.hub.toNode(ctx, node, envelope{Kind: kindSig, CallID: rec.ID, From: &addr{svc.cfg.Node, s.id},
 		Sender: s.user.ID, Role: role, Signal: &sig})
 	return nil
 }
@@ -296,7 +300,11 @@ func (s *Session) media(ctx context.Context, sig api.Signal) error {
 	if rec.ended() {
 		return fmt.Errorf("%w: the call has ended", ErrConflict)
 	}
-	s.hub.toNode(ctx, rec.Node, envelope{Kind: kindSig, CallID: rec.ID, From: &addr{s.hub.svc.cfg.Node, s.id},
+	node, err := s.hub.svc.mediaNode(ctx, rec)
+	if err != nil {
+		return err
+	}
+	s.hub.toNode(ctx, node, envelope{Kind: kindSig, CallID: rec.ID, From: &addr{s.hub.svc.cfg.Node, s.id},
 		Sender: s.user.ID, Role: role, Signal: &sig})
 	return nil
 }

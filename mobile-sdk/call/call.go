@@ -159,10 +159,11 @@ type Options struct {
 
 // Call is one party's media connection to a call.
 type Call struct {
-	ID  string
-	sig *Signaling
-	pc  *webrtc.PeerConnection
-	dc  *webrtc.DataChannel
+	ID   string
+	sig  *Signaling
+	pc   *webrtc.PeerConnection
+	dc   *webrtc.DataChannel
+	opts Options // for Rejoin
 
 	mu        sync.Mutex
 	pending   []webrtc.ICECandidateInit
@@ -204,7 +205,7 @@ func Join(ctx context.Context, sig *Signaling, callID string, o Options) (*Call,
 	if err != nil {
 		return nil, err
 	}
-	c := &Call{ID: callID, sig: sig, pc: pc, answered: make(chan struct{}, 1), ended: make(chan struct{}), Connected: make(chan struct{})}
+	c := &Call{ID: callID, sig: sig, pc: pc, opts: o, answered: make(chan struct{}, 1), ended: make(chan struct{}), Connected: make(chan struct{})}
 	fail := func(err error) (*Call, error) {
 		sig.subs.Delete(callID)
 		_ = pc.Close()
@@ -356,6 +357,16 @@ func (c *Call) Reconnect(ctx context.Context, sig *Signaling) error {
 		}
 	}
 	return c.negotiate(ctx, true)
+}
+
+// Rejoin connects to the call again with a new PeerConnection and the
+// same tracks, over sig (any node's signaling), and closes this one. It
+// is the way back when Reconnect cannot help because the gateway node
+// that carried the media is gone: the node sig talks to takes the call
+// over, and the other party rejoins there too.
+func (c *Call) Rejoin(ctx context.Context, sig *Signaling) (*Call, error) {
+	c.Close()
+	return Join(ctx, sig, c.ID, c.opts)
 }
 
 // SetMuted tells the other side about the app's mute state (the app stops
