@@ -29,6 +29,9 @@ func keyLive(id string) string { return "dev:live:" + id }
 func (s *Service) Relay(ctx context.Context, c Caller, id string, frames []api.SignedFrame) (api.DiagnosticsResult, error) {
 	a, o, err := s.relayer(ctx, c, id)
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.frames.http.refuse(refusedUnknown, len(frames))
+		}
 		return api.DiagnosticsResult{}, err
 	}
 	if len(frames) == 0 || len(frames) > MaxBatch {
@@ -46,6 +49,7 @@ func (s *Service) verify(a *appliance, frames []api.SignedFrame) ([]api.Frame, i
 	for i, sf := range frames {
 		f, err := parseFrame(i, a.secret, a.Serial, sf, ranges, now)
 		if err != nil {
+			s.frames.http.refuse(refusalOf(a, sf), len(frames))
 			return nil, 0, err
 		}
 		out = append(out, f)
@@ -78,7 +82,9 @@ func (s *Service) ingest(ctx context.Context, a *appliance, o *owner, frames []a
 	if err != nil {
 		return api.DiagnosticsResult{}, err
 	}
-	return s.record(ctx, a, o, fs, dups, actor)
+	res, err := s.record(ctx, a, o, fs, dups, actor)
+	s.frames.http.recorded(res, err)
+	return res, err
 }
 
 // record writes verified frames (sorted by seq, distinct) of a.

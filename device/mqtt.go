@@ -305,6 +305,7 @@ func (s *Service) ingestMQTT(ctx context.Context, serial string, ins []*inbound)
 	a, err := s.bySerial(ctx, serial)
 	if errors.Is(err, ErrNotFound) {
 		s.log.Warn("frames for an unknown serial dropped", "frames", len(ins))
+		s.frames.mqtt.refuse(refusedUnknown, len(ins))
 		return nil
 	}
 	if err != nil {
@@ -316,32 +317,40 @@ func (s *Service) ingestMQTT(ctx context.Context, serial string, ins []*inbound)
 	}
 	if o == nil {
 		s.log.Info("frames of an unpaired appliance dropped", "appliance", a.ID, "frames", len(ins))
+		s.frames.mqtt.refuse(refusedUnpaired, len(ins))
 		return nil
 	}
 	ranges := s.rules.Ranges[a.Model]
 	now := s.now()
 	fs := make([]api.Frame, 0, len(ins))
+	var refused [numRefusals]int // counted once the round is done: a failed one comes again
 	for i, in := range ins {
 		msg := in.msg
 		var sf api.SignedFrame
 		if len(msg.Payload()) > 2*MaxFrameBytes || json.Unmarshal(msg.Payload(), &sf) != nil {
 			s.log.Warn("malformed MQTT frame dropped", "appliance", a.ID)
+			refused[refusedMalformed]++
 			continue
 		}
 		f, err := parseFrame(i, a.secret, a.Serial, sf, ranges, now)
 		if err != nil {
 			s.log.Warn("bad MQTT frame dropped", "appliance", a.ID, "err", err)
+			refused[refusalOf(a, sf)]++
 			continue
 		}
 		fs = append(fs, f)
 	}
 	if len(fs) == 0 {
+		s.frames.mqtt.refuseAll(&refused)
 		return nil
 	}
 	slices.SortStableFunc(fs, func(x, y api.Frame) int { return cmpSeq(x.Seq, y.Seq) })
 	n := len(fs)
 	fs = slices.CompactFunc(fs, func(x, y api.Frame) bool { return x.Seq == y.Seq })
-	_, err = s.record(ctx, a, o, fs, n-len(fs), api.Actor{ID: a.ID, Role: string(auth.RoleDevice)})
+	res, err := s.record(ctx, a, o, fs, n-len(fs), api.Actor{ID: a.ID, Role: string(auth.RoleDevice)})
+	if s.frames.mqtt.recorded(res, err) {
+		s.frames.mqtt.refuseAll(&refused)
+	}
 	if errors.Is(err, ErrReplayed) {
 		return nil
 	}

@@ -57,6 +57,8 @@ type Service struct {
 	pub atomic.Pointer[publisher]
 	// feed wakes relay sessions on this node when a command is queued.
 	feed commandFeed
+	// frames counts ingested frames by transport (stats.go).
+	frames frameStats
 }
 
 // publisher sends a command payload to an appliance's command topic.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -116,8 +117,13 @@ func (s *Server) observe(c *fiber.Ctx) (err error) {
 	if !c.Response().IsBodyStream() {
 		size = len(c.Response().Body())
 	}
-	s.metrics.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
+	// Fiber's Method() points into the request buffer, which the next
+	// request reuses; a label value kept by the registry must be a copy,
+	// or a later request rewrites it ("POST" became "GETT") and /metrics
+	// fails on the duplicate series.
+	method := strings.Clone(c.Method())
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.metrics.latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
 
 	attrs := []slog.Attr{
 		slog.String("request_id", rid),

@@ -110,6 +110,7 @@ func New(cfg Config, deps Deps) *Server {
 		fcfg.ProxyHeader = fiber.HeaderXForwardedFor
 	}
 	s.app = fiber.New(fcfg)
+	s.registerDomainMetrics()
 	s.routes()
 	s.endpoints = map[string]bool{}
 	for _, r := range s.app.GetRoutes(true) {

@@ -138,6 +138,7 @@ func (o *Outbox) process(ctx context.Context, es []state.Entry) {
 				o.log.Warn("push: hold for quiet hours", "notification", j.n.ID, "err", err)
 				continue
 			}
+			s.stats.quietHeld.Add(1)
 			acks = append(acks, e.ID)
 			continue
 		}
@@ -152,6 +153,7 @@ func (o *Outbox) process(ctx context.Context, es []state.Entry) {
 		jobs = append(jobs, j)
 	}
 	results := s.sendAll(ctx, msgs)
+	s.stats.countResults(results)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16) // store writes in flight for one batch
 	for _, j := range jobs {
@@ -247,6 +249,7 @@ func (o *Outbox) settle(ctx context.Context, j *job, msgs []*Message, results []
 			o.log.Warn("push: dead-letter", "notification", n.ID, "err", err)
 			return false
 		}
+		s.stats.deadLettered.Add(uint64(len(retry)))
 	}
 	if err := s.report(ctx, n); err != nil {
 		// The outcome is recorded; only the timeline misses it.

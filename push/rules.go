@@ -78,6 +78,7 @@ func (r *Rules) Run(ctx context.Context) error {
 
 func (r *Rules) apply(ctx context.Context, es []state.Entry) error {
 	var out []Notification
+	skipped := 0 // counted once the batch is done: a failed one is read again
 	ids := make([]string, 0, len(es))
 	for _, e := range es {
 		ids = append(ids, e.ID)
@@ -96,6 +97,7 @@ func (r *Rules) apply(ctx context.Context, es []state.Entry) error {
 				return err
 			}
 			if live {
+				skipped++
 				continue // the open feed shows it; no second buzz
 			}
 			out = append(out, n)
@@ -104,7 +106,11 @@ func (r *Rules) apply(ctx context.Context, es []state.Entry) error {
 	if err := r.svc.Enqueue(ctx, out...); err != nil {
 		return err
 	}
-	return r.svc.st.XAck(ctx, ticket.StreamEvents, groupRules, ids...)
+	if err := r.svc.st.XAck(ctx, ticket.StreamEvents, groupRules, ids...); err != nil {
+		return err
+	}
+	r.svc.stats.skipped.Add(uint64(skipped))
+	return nil
 }
 
 // live reports whether n's recipient has the live feed open, so the app

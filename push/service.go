@@ -87,8 +87,8 @@ func (c Config) withDefaults() Config {
 }
 
 // Service is push on the state seam: the registry, settings, the outbox
-// and the feedback lists. It holds no state of its own, so every node runs
-// one over the same backend.
+// and the feedback lists. It holds no state of its own beyond this node's
+// counters, so every node runs one over the same backend.
 type Service struct {
 	st       state.Store
 	cfg      Config
@@ -97,6 +97,7 @@ type Service struct {
 	senders  map[string]Sender // by platform
 	tickets  *ticket.Service
 	presence *ticket.Presence
+	stats    counters
 }
 
 // Option configures a Service.

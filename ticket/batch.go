@@ -66,6 +66,7 @@ func (s *Service) AppendBatch(ctx context.Context, evs []api.Event) ([]api.Event
 	}
 	for i := range out {
 		out[i].ID = ids[i]
+		s.appended.count(out[i].Type)
 	}
 	return out, nil
 }

@@ -36,6 +36,7 @@ type Service struct {
 	log           *slog.Logger
 	now           func() time.Time
 	ingestSecrets map[string]string
+	appended      appendCounters
 }
 
 // Option configures a Service.
@@ -51,7 +52,7 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // New returns the ticket service over st.
 func New(st state.Store, opts ...Option) *Service {
-	s := &Service{st: st, log: slog.New(slog.DiscardHandler), now: time.Now}
+	s := &Service{st: st, log: slog.New(slog.DiscardHandler), now: time.Now, appended: newAppendCounters()}
 	for _, o := range opts {
 		o(s)
 	}

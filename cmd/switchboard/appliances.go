@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/device"
 	"github.com/switchboard/switchboard/state"
@@ -85,8 +87,9 @@ type deviceWorker struct {
 
 // newDevices builds the appliance service and its MQTT side: the embedded
 // broker (listening already, so a taken port fails start-up here) unless
-// an external one is configured, and the gateway's client of either.
-func newDevices(c deviceConfig, data string, store state.Store, tickets *ticket.Service, issuer *auth.Issuer, log *slog.Logger) (*device.Service, []deviceWorker, error) {
+// an external one is configured, and the gateway's client of either, whose
+// queue it registers on reg.
+func newDevices(c deviceConfig, data string, store state.Store, tickets *ticket.Service, issuer *auth.Issuer, reg prometheus.Registerer, log *slog.Logger) (*device.Service, []deviceWorker, error) {
 	seal, err := device.LoadOrCreateSealKey(keyDir(data))
 	if err != nil {
 		return nil, nil, fmt.Errorf("appliance seal key: %w", err)
@@ -118,6 +121,10 @@ func newDevices(c deviceConfig, data string, store state.Store, tickets *ticket.
 		if err != nil {
 			return nil, nil, err
 		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchboard_appliance_mqtt_queued_frames",
+			Help: "MQTT frames this node received and has not yet taken up to record.",
+		}, func() float64 { return float64(m.Queued()) }))
 		workers = append(workers, deviceWorker{"mqtt", m.Run})
 	}
 	return svc, workers, nil

@@ -90,13 +90,14 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("calls: %w", err)
 	}
-	devices, deviceWorkers, err := newDevices(c.Device, c.Data, store, tickets, auth.NewIssuer(c.Auth, key, store), log)
+	// One registry for /metrics: the gateway registers its own and the
+	// domains' series on it, and the workers built here theirs.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	devices, deviceWorkers, err := newDevices(c.Device, c.Data, store, tickets, auth.NewIssuer(c.Auth, key, store), reg, log)
 	if err != nil {
 		return fmt.Errorf("appliances: %w", err)
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := gateway.New(c.HTTP, gateway.Deps{
 		Store:    store,
 		Issuer:   auth.NewIssuer(c.Auth, key, store),

@@ -121,3 +121,9 @@ func (q *Queue) moveOne(ctx context.Context, k string) error {
 	}
 	return q.st.Delete(ctx, q.keyRetry(k))
 }
+
+// Depth is how many entries are parked, due or not: one ZCard, cheap
+// enough for every metrics scrape.
+func (q *Queue) Depth(ctx context.Context) (int64, error) {
+	return q.st.ZCard(ctx, q.ixDue())
+}

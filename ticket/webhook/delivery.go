@@ -148,16 +148,19 @@ func (d *Dispatcher) handle(ctx context.Context, e state.Entry) {
 	status, derr := d.post(ctx, sub, &j)
 	d.release(sub.ID)
 	if derr == nil {
+		d.svc.stats.delivered.Add(1)
 		d.log.Debug("webhook delivered", "webhook", sub.ID, "message", j.ID, "status", status)
 		ack()
 		return
 	}
+	d.svc.stats.failed.Add(1)
 	j.Attempts++
 	if j.Attempts >= d.cfg.MaxAttempts {
 		if err := d.svc.bury(ctx, j, status, derr); err != nil {
 			d.log.Warn("webhook job: dead-letter", "message", j.ID, "err", err)
 			return
 		}
+		d.svc.stats.deadLettered.Add(1)
 		d.log.Warn("webhook dead letter", "webhook", sub.ID, "message", j.ID, "attempts", j.Attempts, "status", status, "err", derr)
 		ack()
 		return

@@ -137,13 +137,15 @@ func (s *subscription) matches(t api.EventType) bool {
 }
 
 // Service manages subscriptions and dead letters. It is safe for
-// concurrent use and holds no state of its own beyond configuration.
+// concurrent use and holds no state of its own beyond configuration and
+// the delivery counters of this node's Dispatcher.
 type Service struct {
 	st     state.Store
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
 	lookup lookupFunc
+	stats  counters
 }
 
 // Option configures a Service.
