@@ -121,16 +121,20 @@ func (s *Service) record(ctx context.Context, a *appliance, o *owner, fs []api.F
 		return api.DiagnosticsResult{}, err
 	}
 	evs := make([]api.Event, len(fresh))
+	payloads := make([]api.DiagnosticPayload, len(fresh))
 	seqs := make([]uint64, len(fresh))
-	live := make([]liveEntry, len(fresh))
 	for i, f := range fresh {
-		p, _ := json.Marshal(api.DiagnosticPayload{ApplianceID: a.ID, Serial: a.Serial, Seq: f.Seq, At: f.At, Readings: f.Readings, FaultCodes: f.FaultCodes})
-		evs[i] = api.Event{TicketID: tk, CustomerID: o.CustomerID, Type: api.EventDiagnostic, Actor: actor, Channel: api.ChannelAppliance, Payload: p}
+		payloads[i] = api.DiagnosticPayload{ApplianceID: a.ID, Serial: a.Serial, Seq: f.Seq, At: f.At, Readings: f.Readings, FaultCodes: f.FaultCodes}
+		evs[i] = api.Event{TicketID: tk, CustomerID: o.CustomerID, Type: api.EventDiagnostic, Actor: actor, Channel: api.ChannelAppliance}
 		seqs[i] = f.Seq
-		live[i] = liveEntry{seq: f.Seq, payload: p}
 	}
-	if _, err := s.tickets.AppendBatch(ctx, evs); err != nil {
+	written, err := ticket.AppendBatchTyped(ctx, s.tickets, evs, payloads)
+	if err != nil {
 		return api.DiagnosticsResult{}, err
+	}
+	live := make([]liveEntry, len(written))
+	for i, ev := range written {
+		live[i] = liveEntry{seq: seqs[i], payload: ev.Payload}
 	}
 	// The window and the live view are independent writes: issued
 	// together, the embedded store commits them in one transaction.

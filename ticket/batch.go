@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/state"
@@ -19,6 +20,43 @@ const MaxBatch = 1000
 // anything is written, so a bad one fails the batch and nothing is
 // written. When it returns nil all are durable and in their timelines.
 func (s *Service) AppendBatch(ctx context.Context, evs []api.Event) ([]api.Event, error) {
+	return s.appendBatch(ctx, evs, func(_ int, ev *api.Event) (json.RawMessage, error) {
+		return validatePayload(ev.Type, ev.Payload)
+	})
+}
+
+// AppendBatchTyped is AppendBatch for producers inside the gateway that
+// build their payloads as Go values (appliance diagnostics, tens of
+// thousands a second): payloads[i] is evs[i]'s payload, of its type's
+// struct. It is checked by the same rules and marshalled once, without
+// the decode and re-encode that validate a payload from outside (a third
+// of the cost of recording a diagnostic). evs[i].Payload is ignored.
+func AppendBatchTyped[P any](ctx context.Context, s *Service, evs []api.Event, payloads []P) ([]api.Event, error) {
+	if len(payloads) != len(evs) {
+		return nil, fmt.Errorf("%w: %d payloads for %d events", ErrInvalid, len(payloads), len(evs))
+	}
+	return s.appendBatch(ctx, evs, func(i int, ev *api.Event) (json.RawMessage, error) {
+		p := &payloads[i]
+		mk, ok := payloadTypes[ev.Type]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown event type %q", ErrInvalid, truncate(string(ev.Type), 40))
+		}
+		if want := mk(); reflect.TypeOf(want) != reflect.TypeOf(p) {
+			return nil, fmt.Errorf("%w: a %s payload is a %T, not a %T", ErrInvalid, ev.Type, want, p)
+		}
+		if err := checkPayload(p); err != nil {
+			return nil, fmt.Errorf("%w: %s payload: %v", ErrInvalid, ev.Type, err)
+		}
+		out, err := json.Marshal(p)
+		if err == nil && len(out) > MaxPayload {
+			err = fmt.Errorf("%w: payload is larger than %d bytes", ErrInvalid, MaxPayload)
+		}
+		return out, err
+	})
+}
+
+// appendBatch writes evs with the payloads payload returns for them.
+func (s *Service) appendBatch(ctx context.Context, evs []api.Event, payload func(int, *api.Event) (json.RawMessage, error)) ([]api.Event, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
@@ -48,11 +86,11 @@ func (s *Service) AppendBatch(ctx context.Context, evs []api.Event) ([]api.Event
 		if ev.Channel == "" {
 			ev.Channel = api.ChannelSystem
 		}
-		payload, err := validatePayload(ev.Type, ev.Payload)
+		p, err := payload(i, &ev)
 		if err != nil {
 			return nil, err
 		}
-		ev.Payload, ev.Time, ev.ID = payload, now, ""
+		ev.Payload, ev.Time, ev.ID = p, now, ""
 		data, err := json.Marshal(ev)
 		if err != nil {
 			return nil, err
