@@ -40,6 +40,9 @@ func indexesOf(ev *api.Event, t *api.Ticket) []state.IndexEntry {
 	idx = append(idx, state.IndexEntry{Index: ixCustomerTL(ev.CustomerID)})
 	if t != nil {
 		for _, ix := range listsOf(t) {
+			if ev.Type == api.EventNote && ix == ixCustomer(t.CustomerID) {
+				continue // the customer's own list must not move for a note they cannot read
+			}
 			idx = append(idx, state.IndexEntry{Index: ix, Member: t.ID})
 		}
 	}

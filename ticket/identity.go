@@ -203,7 +203,7 @@ func (s *Service) reassign(ctx context.Context, ticketID, to string) error {
 		if ok {
 			// Keep its place by last activity: appends move the list
 			// scores, not the record's UpdatedAt, which relist uses.
-			s.fillActivity(ctx, t)
+			s.fillActivity(ctx, System, t)
 			return s.relist(ctx, &old, t)
 		}
 	}

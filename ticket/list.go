@@ -84,7 +84,7 @@ func (s *Service) List(ctx context.Context, v Viewer, o ListOptions) (api.Ticket
 			if !v.CanSee(t) || (o.Status != "" && t.Status != o.Status) {
 				continue
 			}
-			s.fillActivity(ctx, t)
+			s.fillActivity(ctx, v, t)
 			out.Tickets = append(out.Tickets, *t)
 			if len(out.Tickets) == limit {
 				break

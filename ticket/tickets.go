@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/state"
 )
 
 // maxTags bounds a ticket's tags.
@@ -129,19 +130,40 @@ func (s *Service) Get(ctx context.Context, v Viewer, id string) (api.Ticket, err
 	if !v.CanSee(t) {
 		return api.Ticket{}, ErrNotFound
 	}
-	s.fillActivity(ctx, t)
+	s.fillActivity(ctx, v, t)
 	return *t, nil
 }
 
+// hiddenScan bounds how many of a ticket's newest events fillActivity
+// reads to find the newest one a customer may see (notes are rare).
+const hiddenScan = 16
+
 // fillActivity sets UpdatedAt and LastEventID from the timeline, which the
-// hot append path updates instead of rewriting the ticket record.
-func (s *Service) fillActivity(ctx context.Context, t *api.Ticket) {
-	last, err := s.st.ZRange(ctx, ixTimeline(t.ID), rangeAll(true, 0, 1))
+// hot append path updates instead of rewriting the ticket record. A
+// customer gets the newest event they may see: an internal note must not
+// show through as activity they cannot read.
+func (s *Service) fillActivity(ctx context.Context, v Viewer, t *api.Ticket) {
+	n := 1
+	if v.Role == auth.RoleCustomer {
+		n = hiddenScan
+	}
+	last, err := s.st.ZRange(ctx, ixTimeline(t.ID), rangeAll(true, 0, n))
 	if err != nil || len(last) == 0 {
 		return
 	}
-	t.LastEventID = trimMember(last[0].Member)
-	if ms := int64(last[0].Score); ms >= t.UpdatedAt.UnixMilli() {
+	newest := last[0]
+	if v.Role == auth.RoleCustomer {
+		i := slices.IndexFunc(last, func(m state.ScoredMember) bool {
+			ev, err := s.readEvent(ctx, m.Member)
+			return err == nil && v.seesOnTimeline(ev)
+		})
+		if i < 0 {
+			return // nothing they may see among the newest: the record's own time
+		}
+		newest = last[i]
+	}
+	t.LastEventID = trimMember(newest.Member)
+	if ms := int64(newest.Score); ms >= t.UpdatedAt.UnixMilli() {
 		t.UpdatedAt = unixMilli(ms)
 	}
 }

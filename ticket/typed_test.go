@@ -61,3 +61,52 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 	}
 	return b
 }
+
+// TestNoteDoesNotShowThroughToCustomer: an internal note written after
+// the customer's last visible event changes neither the ticket's
+// last_event_id and updated_at as the customer reads them, nor the order
+// of the customer's ticket list; staff see it as the newest activity.
+func TestNoteDoesNotShowThroughToCustomer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		svc := ticket.New(b.st, ticket.WithClock(func() time.Time { return now }))
+		older, err := svc.Open(ctx, alice, api.OpenTicketRequest{Subject: "washer", Message: "it leaks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Activity is ordered by the stream's millisecond: keep the
+		// events in distinct ones.
+		time.Sleep(3 * time.Millisecond)
+		now = now.Add(time.Minute)
+		newer, err := svc.Open(ctx, alice, api.OpenTicketRequest{Subject: "dryer", Message: "it squeaks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, err := svc.Get(ctx, alice, older.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Millisecond)
+		now = now.Add(time.Minute)
+		note, err := svc.Append(ctx, api.Event{TicketID: older.ID, Type: api.EventNote, Actor: api.Actor{ID: "ann", Role: "agent"}, Payload: mustJSON(t, api.NotePayload{Text: "customer sounds upset"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := svc.Get(ctx, alice, older.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.LastEventID != before.LastEventID || !after.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Fatalf("customer sees activity %s at %v after a note, was %s at %v", after.LastEventID, after.UpdatedAt, before.LastEventID, before.UpdatedAt)
+		}
+		staff, err := svc.Get(ctx, agent, older.ID)
+		if err != nil || staff.LastEventID != note.ID {
+			t.Fatalf("staff see last event %s (%v), want the note %s", staff.LastEventID, err, note.ID)
+		}
+		list, err := svc.List(ctx, alice, ticket.ListOptions{})
+		if err != nil || len(list.Tickets) != 2 || list.Tickets[0].ID != newer.ID {
+			t.Fatalf("customer's list after a note: %+v %v, want %s first", list.Tickets, err, newer.ID)
+		}
+	})
+}
