@@ -10,14 +10,18 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/state"
 )
 
 // lastRecord is a technician's live position under keyLast: the latest
 // plausible fix by fix time, and the latest implausible one after it
-// (Suspect), which a later fix can confirm.
+// (Suspect), which a later fix can confirm. It also counts the fixes of
+// the current rate window (see rateCount).
 type lastRecord struct {
 	Fix     api.Fix  `json:"fix"`
 	Suspect *api.Fix `json:"suspect,omitempty"`
+	Window  int64    `json:"window,omitempty"` // RateWindow slot of Count
+	Count   int64    `json:"count,omitempty"`  // fixes reported in Window
 }
 
 // reason is a domain error's message without the sentinel's text, for
@@ -41,10 +45,15 @@ func reason(err error) string {
 //   - a fix implying an impossible speed from the one before (a 1,000 km
 //     jump in 10 s) is flagged and does not move the position, unless a
 //     later fix confirms it;
-//   - every accepted fix goes to the technician's history for HistoryTTL.
+//   - every accepted fix goes to the technician's history for HistoryTTL;
+//   - more than FixesPerMinute fixes in a rate window refuse the batch
+//     with ErrRateLimited, and nothing is stored.
 //
 // The live position is replaced with compare-and-swap, so two batches
-// racing (two connections of one phone) still leave the latest fix.
+// racing (two connections of one phone) still leave the latest fix; the
+// batch's history and the availability sets are written in the same
+// atomic step (state.Batch). Unless there is an arrival to check, a
+// batch costs two round trips to the store: one read, and that step.
 func (s *Service) Report(ctx context.Context, tech string, fixes []api.Fix) (api.PositionResult, error) {
 	if err := checkID("technician", tech); err != nil {
 		return api.PositionResult{}, err
@@ -61,17 +70,24 @@ func (s *Service) Report(ctx context.Context, tech string, fixes []api.Fix) (api
 			return api.PositionResult{}, fmt.Errorf("%w: fixes[%d]: %s", ErrInvalid, i, reason(err))
 		}
 	}
-	if err := s.rateLimit(ctx, tech, len(fixes), now); err != nil {
-		return api.PositionResult{}, err
-	}
 	order := make([]int, len(fixes))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return fixes[a].Time.Compare(fixes[b].Time) })
 
+	// Both records in one read.
+	vals, err := s.st.GetMany(ctx, keyTech(tech), keyLast(tech))
+	if err != nil {
+		return api.PositionResult{}, err
+	}
 	var rec techRecord
-	if _, err := s.getJSON(ctx, keyTech(tech), &rec); err != nil {
+	var last lastRecord
+	raw := vals[1]
+	if err := decodeJSON(keyTech(tech), vals[0], &rec); err != nil {
+		return api.PositionResult{}, err
+	}
+	if err := decodeJSON(keyLast(tech), raw, &last); err != nil {
 		return api.PositionResult{}, err
 	}
 	var res api.PositionResult
@@ -81,8 +97,13 @@ func (s *Service) Report(ctx context.Context, tech string, fixes []api.Fix) (api
 		if attempt == casRetries {
 			return api.PositionResult{}, fmt.Errorf("%w: positions of %s changed concurrently; retry", ErrConflict, tech)
 		}
-		var last lastRecord
-		raw, err := s.getJSON(ctx, keyLast(tech), &last)
+		if attempt > 0 {
+			last = lastRecord{}
+			if raw, err = s.getJSON(ctx, keyLast(tech), &last); err != nil {
+				return api.PositionResult{}, err
+			}
+		}
+		window, count, err := s.rateCount(last, len(fixes), now)
 		if err != nil {
 			return api.PositionResult{}, err
 		}
@@ -107,16 +128,16 @@ func (s *Service) Report(ctx context.Context, tech string, fixes []api.Fix) (api
 				cur, have, suspect, moved = f, true, nil, true
 			}
 		}
-		if !moved && sameSuspect(suspect, last.Suspect) {
-			break
-		}
-		next, err := json.Marshal(lastRecord{Fix: cur, Suspect: suspect})
+		slices.Sort(res.Flagged)
+		next, err := json.Marshal(lastRecord{Fix: cur, Suspect: suspect, Window: window, Count: count})
 		if err != nil {
 			return api.PositionResult{}, err
 		}
-		// The live position expires with the history: where someone was
-		// is history too.
-		ok, err := s.st.CompareAndSwap(ctx, keyLast(tech), raw, next, s.cfg.HistoryTTL)
+		// One atomic step: the position (which expires with the history:
+		// where someone was is history too), the history and the sets
+		// agree, and a lost race writes none of them.
+		swap := &state.Swap{Key: keyLast(tech), Old: raw, New: next, TTL: s.cfg.HistoryTTL}
+		ok, err := s.st.Apply(ctx, swap, s.reportOps(tech, &rec, fixes, res.Flagged, cur, moved, now)...)
 		if err != nil {
 			return api.PositionResult{}, err
 		}
@@ -124,21 +145,9 @@ func (s *Service) Report(ctx context.Context, tech string, fixes []api.Fix) (api
 			break
 		}
 	}
-	slices.Sort(res.Flagged)
 	if !cur.Time.IsZero() {
 		latest := cur
 		res.Latest = &latest
-	}
-
-	fns := []func() error{func() error { return s.keepHistory(ctx, tech, fixes, res.Flagged, now) }}
-	if moved {
-		fns = append(fns, func() error { return s.st.ZAdd(ctx, ixSeen, tech, float64(cur.Time.UnixMilli())) })
-		if rec.OnDuty && s.fresh(cur.Time) {
-			fns = append(fns, func() error { return s.place(ctx, tech, &rec, cur) })
-		}
-	}
-	if err := parallel(fns...); err != nil {
-		return api.PositionResult{}, err
 	}
 	if moved && len(rec.Jobs) > 0 {
 		s.checkArrival(ctx, tech, &rec, cur)
@@ -146,30 +155,39 @@ func (s *Service) Report(ctx context.Context, tech string, fixes []api.Fix) (api
 	return res, nil
 }
 
-func sameSuspect(a, b *api.Fix) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
+// reportOps are the writes of a judged batch besides the live position:
+// its history and, if it moved the technician, when they were last seen
+// and, on duty with a fresh fix, where they are in the availability sets.
+func (s *Service) reportOps(tech string, rec *techRecord, fixes []api.Fix, flagged []int, cur api.Fix, moved bool, now time.Time) []state.Op {
+	ops := s.historyOps(tech, fixes, flagged, now)
+	if !moved {
+		return ops
+	}
+	ops = append(ops, state.ZAddOp{Index: ixSeen, Member: tech, Score: float64(cur.Time.UnixMilli())})
+	if rec.OnDuty && s.fresh(cur.Time) {
+		ops = append(ops, placeOps(tech, rec, cur)...)
+	}
+	return ops
 }
 
 // fresh reports whether a fix taken at t still counts for availability.
 func (s *Service) fresh(t time.Time) bool { return s.now().Sub(t) <= s.cfg.StaleAfter }
 
-// rateLimit counts n fixes against tech's fixed one-minute window.
-func (s *Service) rateLimit(ctx context.Context, tech string, n int, now time.Time) error {
-	if s.cfg.FixesPerMinute < 0 {
-		return nil
+// rateCount is the fixes of tech's current fixed window with a batch of
+// n, given the window and count kept in last, or ErrRateLimited. The
+// count lives in the live position's record, which every batch swaps
+// anyway: it costs no round trip of its own, and it is exact across
+// nodes. A refused batch is not counted; it stores nothing either.
+func (s *Service) rateCount(last lastRecord, n int, now time.Time) (window, count int64, err error) {
+	window = now.UnixNano() / int64(RateWindow)
+	if last.Window == window {
+		count = last.Count
 	}
-	slot := now.UnixNano() / int64(RateWindow)
-	count, err := s.st.Incr(ctx, keyRate(tech, slot), int64(n), RateWindow)
-	if err != nil {
-		// Fail open, as the gateway's limiter does: a storage hiccup must
-		// not stop positions; the batch bound still holds.
-		s.log.Warn("position rate limit unavailable", "err", err)
-		return nil
+	count += int64(n)
+	if s.cfg.FixesPerMinute >= 0 && count > int64(s.cfg.FixesPerMinute) {
+		return 0, 0, fmt.Errorf("%w: at most %d fixes a minute", ErrRateLimited, s.cfg.FixesPerMinute)
 	}
-	if count > int64(s.cfg.FixesPerMinute) {
-		return fmt.Errorf("%w: at most %d fixes a minute", ErrRateLimited, s.cfg.FixesPerMinute)
-	}
-	return nil
+	return window, count, nil
 }
 
 // RetryAfter is how long a rate-limited technician should wait: until the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,22 +93,97 @@ func TestReportLatestWins(t *testing.T) {
 	})
 }
 
-// TestReportRateLimited: a technician's fixes per minute are bounded.
+// TestReportRateLimited: a technician's fixes per window are bounded
+// exactly, a refused batch stores nothing, and the next window starts
+// afresh.
 func TestReportRateLimited(t *testing.T) {
-	f := newFixture(t, embeddedStore(t), location.Config{FixesPerMinute: 10}, nil)
-	batch := make([]api.Fix, 6)
-	for i := range batch {
-		batch[i] = f.fixAt(50, 10, time.Duration(i-10)*time.Second)
-	}
-	if _, err := f.svc.Report(ctx, "tech-1", batch); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Report(ctx, "tech-1", batch); !errors.Is(err, location.ErrRateLimited) {
-		t.Fatalf("second batch: %v, want ErrRateLimited", err)
-	}
-	if _, err := f.svc.Report(ctx, "tech-2", batch); err != nil {
-		t.Fatalf("another technician is limited too: %v", err)
-	}
+	backends(t, func(t *testing.T, st state.Store) {
+		f := newFixture(t, st, location.Config{FixesPerMinute: 10}, nil)
+		// Start at the beginning of a window, so the clock's steps below
+		// stay inside it.
+		f.clock.Add(location.RateWindow - time.Duration(f.clock.Now().UnixNano()%int64(location.RateWindow)))
+		batch := func(n int, offset time.Duration) []api.Fix {
+			b := make([]api.Fix, n)
+			for i := range b {
+				b[i] = f.fixAt(50, 10, offset+time.Duration(i-n)*time.Second)
+			}
+			return b
+		}
+		history := func() int {
+			t.Helper()
+			h, err := f.svc.History(ctx, "tech-1", time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(h)
+		}
+		if _, err := f.svc.Report(ctx, "tech-1", batch(6, 0)); err != nil {
+			t.Fatal(err)
+		}
+		// Superseded fixes count too: they cost storage all the same.
+		if _, err := f.svc.Report(ctx, "tech-1", batch(6, 0)); !errors.Is(err, location.ErrRateLimited) {
+			t.Fatalf("second batch: %v, want ErrRateLimited", err)
+		}
+		if _, err := f.svc.Report(ctx, "tech-1", batch(5, time.Second)); !errors.Is(err, location.ErrRateLimited) {
+			t.Fatalf("11th fix: %v, want ErrRateLimited", err)
+		}
+		if n := history(); n != 6 {
+			t.Fatalf("history holds %d fixes, want the 6 of the accepted batch", n)
+		}
+		if _, err := f.svc.Report(ctx, "tech-1", batch(4, time.Second)); err != nil {
+			t.Fatalf("10th fix: %v", err)
+		}
+		if _, err := f.svc.Report(ctx, "tech-2", batch(6, 0)); err != nil {
+			t.Fatalf("another technician is limited too: %v", err)
+		}
+		f.clock.Add(location.RateWindow)
+		if _, err := f.svc.Report(ctx, "tech-1", batch(10, 0)); err != nil {
+			t.Fatalf("next window: %v", err)
+		}
+		if n := history(); n != 20 {
+			t.Fatalf("history holds %d fixes, want 20", n)
+		}
+	})
+}
+
+// TestReportRateLimitedConcurrently: batches racing (many connections of
+// one technician, or many nodes) never get more than the limit in.
+func TestReportRateLimitedConcurrently(t *testing.T) {
+	backends(t, func(t *testing.T, st state.Store) {
+		const limit, racers = 10, 25
+		f := newFixture(t, st, location.Config{FixesPerMinute: limit}, nil)
+		f.clock.Add(location.RateWindow - time.Duration(f.clock.Now().UnixNano()%int64(location.RateWindow)))
+		var mu sync.Mutex
+		var accepted int
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Go(func() {
+				_, err := f.svc.Report(ctx, "tech-1", []api.Fix{f.fixAt(50, 10, time.Duration(i-racers)*time.Second)})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					accepted++
+				case !errors.Is(err, location.ErrRateLimited) && !errors.Is(err, location.ErrConflict):
+					t.Errorf("racer %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		if accepted > limit {
+			t.Fatalf("%d fixes accepted, limit %d", accepted, limit)
+		}
+		// Whatever lost a race to a conflict left room, which is still there.
+		for accepted < limit {
+			if _, err := f.svc.Report(ctx, "tech-1", []api.Fix{f.fixAt(50, 10, 0)}); err != nil {
+				t.Fatalf("fix %d of %d: %v", accepted+1, limit, err)
+			}
+			accepted++
+		}
+		if _, err := f.svc.Report(ctx, "tech-1", []api.Fix{f.fixAt(50, 10, 0)}); !errors.Is(err, location.ErrRateLimited) {
+			t.Fatalf("fix %d: %v, want ErrRateLimited", limit+1, err)
+		}
+	})
 }
 
 // TestHistoryBounded: history is kept for HistoryTTL and then forgotten.

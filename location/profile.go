@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/state"
 )
 
 // techRecord is what dispatch knows of a technician, under keyTech.
@@ -183,13 +184,19 @@ func (s *Service) replace(ctx context.Context, id string, old, cur *techRecord) 
 
 // place puts a technician at fix in the availability sets of their record.
 func (s *Service) place(ctx context.Context, id string, rec *techRecord, fix api.Fix) error {
-	fns := []func() error{func() error {
-		return s.st.GeoAdd(ctx, geoAvail, geoPoint(id, fix))
-	}}
+	_, err := s.st.Apply(ctx, nil, placeOps(id, rec, fix)...)
+	return err
+}
+
+// placeOps are the writes of place, for a caller that has more to write
+// in the same step.
+func placeOps(id string, rec *techRecord, fix api.Fix) []state.Op {
+	pt := []state.GeoPoint{geoPoint(id, fix)}
+	ops := []state.Op{state.GeoAddOp{Set: geoAvail, Points: pt}}
 	for _, sk := range rec.Skills {
-		fns = append(fns, func() error { return s.st.GeoAdd(ctx, geoSkill(sk), geoPoint(id, fix)) })
+		ops = append(ops, state.GeoAddOp{Set: geoSkill(sk), Points: pt})
 	}
-	return parallel(fns...)
+	return ops
 }
 
 // unplace takes a technician out of every availability set of rec.

@@ -17,13 +17,10 @@ import (
 )
 
 // Keys and sets on the state seam. All start with "loc:".
-func keyTech(id string) string    { return "loc:tech:" + id } // techRecord
-func keyLast(id string) string    { return "loc:last:" + id } // lastRecord
-func keyHist(id, m string) string { return "loc:h:" + id + ":" + m }
-func ixHist(id string) string     { return "loc:hix:" + id } // history batches by fix time
-func keyRate(id string, slot int64) string {
-	return fmt.Sprintf("loc:rate:%s:%d", id, slot)
-}
+func keyTech(id string) string         { return "loc:tech:" + id } // techRecord
+func keyLast(id string) string         { return "loc:last:" + id } // lastRecord
+func keyHist(id, m string) string      { return "loc:h:" + id + ":" + m }
+func ixHist(id string) string          { return "loc:hix:" + id } // history batches by fix time
 func keyStore(id string) string        { return "loc:store:" + id }
 func keyDispatch(ticket string) string { return "loc:disp:" + ticket }
 func keyOffer(id string) string        { return "loc:offer:" + id }
@@ -184,10 +181,19 @@ func (s *Service) getJSON(ctx context.Context, key string, v any) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return nil, fmt.Errorf("%s: corrupt record: %w", key, err)
+	return raw, decodeJSON(key, raw, v)
+}
+
+// decodeJSON reads the value raw of key into v; a nil raw (missing)
+// leaves v untouched.
+func decodeJSON(key string, raw []byte, v any) error {
+	if raw == nil {
+		return nil
 	}
-	return raw, nil
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("%s: corrupt record: %w", key, err)
+	}
+	return nil
 }
 
 // parallel runs fns concurrently and joins their errors. Independent

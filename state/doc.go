@@ -1,7 +1,8 @@
 // Package state is the storage seam of Switchboard: one small set of
 // primitives modelled on what Redis offers (key/value with TTL, ordered
-// indexes, append-only streams with consumer groups, geo sets, pub/sub),
-// with two implementations: state/embedded (a bbolt file, the zero-config
+// indexes, append-only streams with consumer groups, geo sets, pub/sub,
+// and batches that read or write several keys in one step), with two
+// implementations: state/embedded (a bbolt file, the zero-config
 // default) and state/redis (go-redis v9, for many gateway nodes).
 //
 // Domains see only these interfaces, so they cannot tell which backend they

@@ -13,6 +13,7 @@ type Store interface {
 	Streams
 	Geo
 	PubSub
+	Batch
 
 	// Ping reports whether the backend answers; /readyz calls it.
 	Ping(ctx context.Context) error

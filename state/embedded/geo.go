@@ -81,6 +81,23 @@ func (s *Store) loadGeo() error {
 // GeoAdd adds or moves points. Every coordinate is checked before
 // anything is written, so a bad point stores nothing.
 func (s *Store) GeoAdd(ctx context.Context, set string, points ...state.GeoPoint) error {
+	if err := checkGeoAdd(set, points); err != nil {
+		return err
+	}
+	if len(points) == 0 {
+		return s.Ping(ctx)
+	}
+	pts := append([]state.GeoPoint(nil), points...) // the caller may reuse its slice
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		return geoAddInTx(tx, set, pts)
+	}, func() { s.geo.add(set, pts) })
+	if err != nil {
+		return fmt.Errorf("embedded: geoadd: %w", err)
+	}
+	return nil
+}
+
+func checkGeoAdd(set string, points []state.GeoPoint) error {
 	if err := checkName("geo set", set); err != nil {
 		return err
 	}
@@ -92,34 +109,38 @@ func (s *Store) GeoAdd(ctx context.Context, set string, points ...state.GeoPoint
 			return err
 		}
 	}
+	return nil
+}
+
+// geoAddInTx writes points to set's bucket inside tx; the committer
+// then puts them in memory with geoSets.add.
+func geoAddInTx(tx *bolt.Tx, set string, points []state.GeoPoint) error {
 	if len(points) == 0 {
-		return s.Ping(ctx)
+		return nil // no empty set, as Redis has none
 	}
-	name := []byte(set)
-	pts := append([]state.GeoPoint(nil), points...) // the caller may reuse its slice
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		b, err := tx.Bucket(bucketGeo).CreateBucketIfNotExists(name)
-		if err != nil {
+	b, err := tx.Bucket(bucketGeo).CreateBucketIfNotExists([]byte(set))
+	if err != nil {
+		return err
+	}
+	for _, p := range points {
+		if err := b.Put([]byte(p.Member), encodePos(p.Lat, p.Lon)); err != nil {
 			return err
 		}
-		for _, p := range pts {
-			if err := b.Put([]byte(p.Member), encodePos(p.Lat, p.Lon)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, func() {
-		idx := s.geo.getOrCreate(set)
-		idx.mu.Lock()
-		for _, p := range pts {
-			idx.put(p)
-		}
-		idx.mu.Unlock()
-	})
-	if err != nil {
-		return fmt.Errorf("embedded: geoadd: %w", err)
 	}
 	return nil
+}
+
+// add puts committed points in set's in-memory index.
+func (g *geoSets) add(set string, points []state.GeoPoint) {
+	if len(points) == 0 {
+		return
+	}
+	idx := g.getOrCreate(set)
+	idx.mu.Lock()
+	for _, p := range points {
+		idx.put(p)
+	}
+	idx.mu.Unlock()
 }
 
 // GeoRemove removes members; absent ones are ignored.

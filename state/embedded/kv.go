@@ -136,20 +136,25 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byt
 	// a TTL means the same thing however long the queue.
 	rec := encodeRecord(expiryFor(time.Now(), ttl), value)
 	var swapped bool
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bucketKV).Get(k)
-		present := live(cur, time.Now().UnixNano())
-		swapped = false
-		if old == nil && present || old != nil && (!present || !bytes.Equal(cur[8:], old)) {
-			return nil
-		}
-		swapped = true
-		return putKV(tx, k, rec)
+	err := s.update(ctx, func(tx *bolt.Tx) (err error) {
+		swapped, err = swapInTx(tx, k, old, rec)
+		return err
 	}, nil)
 	if err != nil {
 		return false, fmt.Errorf("embedded: compare and swap: %w", err)
 	}
 	return swapped, nil
+}
+
+// swapInTx writes rec under k inside tx if k's value is old (nil old: if
+// k is absent) and reports whether it did.
+func swapInTx(tx *bolt.Tx, k, old, rec []byte) (bool, error) {
+	cur := tx.Bucket(bucketKV).Get(k)
+	present := live(cur, time.Now().UnixNano())
+	if old == nil && present || old != nil && (!present || !bytes.Equal(cur[8:], old)) {
+		return false, nil
+	}
+	return true, putKV(tx, k, rec)
 }
 
 // CompareAndDelete deletes key if its value equals old.

@@ -20,6 +20,7 @@ func everyMethod(s state.Store) map[string]func(ctx context.Context) error {
 	return map[string]func(ctx context.Context) error{
 		"Ping":             func(ctx context.Context) error { return s.Ping(ctx) },
 		"Get":              func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err },
+		"GetMany":          func(ctx context.Context) error { _, err := s.GetMany(ctx, "k", "j"); return err },
 		"Set":              func(ctx context.Context) error { return s.Set(ctx, "k", []byte("v"), 0) },
 		"SetNX":            func(ctx context.Context) error { _, err := s.SetNX(ctx, "k", []byte("v"), 0); return err },
 		"CompareAndSwap":   func(ctx context.Context) error { _, err := s.CompareAndSwap(ctx, "k", nil, []byte("v"), 0); return err },
@@ -45,6 +46,10 @@ func everyMethod(s state.Store) map[string]func(ctx context.Context) error {
 		"GeoPos":           func(ctx context.Context) error { _, err := s.GeoPos(ctx, "geo", "m"); return err },
 		"GeoNearest":       func(ctx context.Context) error { _, err := s.GeoNearest(ctx, "geo", 1, 1, 1000, 10); return err },
 		"Publish":          func(ctx context.Context) error { return s.Publish(ctx, "c", []byte("v")) },
+		"Apply": func(ctx context.Context) error {
+			_, err := s.Apply(ctx, nil, state.ZAddOp{Index: "i", Member: "m", Score: 1})
+			return err
+		},
 		"Subscribe": func(ctx context.Context) error {
 			sub, err := s.Subscribe(ctx, "c")
 			if err == nil {

@@ -24,6 +24,7 @@ func testInvalidArgument(t *testing.T, s state.Store) {
 	}{
 		{"Set empty key", func(ctx context.Context) error { return s.Set(ctx, "", []byte("v"), 0) }},
 		{"Get empty key", func(ctx context.Context) error { _, err := s.Get(ctx, ""); return err }},
+		{"GetMany empty key", func(ctx context.Context) error { _, err := s.GetMany(ctx, "k", ""); return err }},
 		{"SetNX empty key", func(ctx context.Context) error { _, err := s.SetNX(ctx, "", []byte("v"), 0); return err }},
 		{"Incr empty key", func(ctx context.Context) error { _, err := s.Incr(ctx, "", 1, 0); return err }},
 		{"ZAdd NaN score", func(ctx context.Context) error { return s.ZAdd(ctx, "idx", "m", math.NaN()) }},

@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"Streams", streamCases},
 		{"Groups", groupCases},
 		{"Geo", geoCases},
+		{"Batch", batchCases},
 		{"PubSub", pubsubCases},
 		{"Errors", errorCases},
 		{"Close", closeCases},
