@@ -46,8 +46,9 @@ func (s *Service) verify(a *appliance, frames []api.SignedFrame) ([]api.Frame, i
 	ranges := s.rules.Ranges[a.Model]
 	now := s.now()
 	out := make([]api.Frame, 0, len(frames))
+	mac := newMACer(a.secret)
 	for i, sf := range frames {
-		f, err := parseFrame(i, a.secret, a.Serial, sf, ranges, now)
+		f, err := parseFrame(i, mac, a.Serial, sf, ranges, now)
 		if err != nil {
 			s.frames.http.refuse(refusalOf(a, sf), len(frames))
 			return nil, 0, err

@@ -324,6 +324,7 @@ func (s *Service) ingestMQTT(ctx context.Context, serial string, ins []*inbound)
 	now := s.now()
 	fs := make([]api.Frame, 0, len(ins))
 	var refused [numRefusals]int // counted once the round is done: a failed one comes again
+	mac := newMACer(a.secret)
 	for i, in := range ins {
 		msg := in.msg
 		var sf api.SignedFrame
@@ -332,7 +333,7 @@ func (s *Service) ingestMQTT(ctx context.Context, serial string, ins []*inbound)
 			refused[refusedMalformed]++
 			continue
 		}
-		f, err := parseFrame(i, a.secret, a.Serial, sf, ranges, now)
+		f, err := parseFrame(i, mac, a.Serial, sf, ranges, now)
 		if err != nil {
 			s.log.Warn("bad MQTT frame dropped", "appliance", a.ID, "err", err)
 			refused[refusalOf(a, sf)]++
