@@ -28,6 +28,15 @@ const applianceRules = `{"rules":[{"model":"PJ-100","code":"E42","action":"order
 
 func newApplianceEnv(t testing.TB, cfg gateway.Config) *applianceEnv {
 	t.Helper()
+	e, devices := newApplianceDeps(t)
+	e.srv = gateway.New(cfg, gateway.Deps{Store: e.store, Issuer: e.issuer, Verifier: auth.NewVerifier(e.authc, e.key), Tickets: e.tickets, Devices: devices})
+	return &applianceEnv{env: e, devices: devices}
+}
+
+// newApplianceDeps builds what a gateway with appliances needs on an
+// embedded store: the env (store, keys, tickets) and the device service.
+func newApplianceDeps(t testing.TB) (*env, *device.Service) {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := embedded.Open(dir)
 	if err != nil {
@@ -52,8 +61,7 @@ func newApplianceEnv(t testing.TB, cfg gateway.Config) *applianceEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = gateway.New(cfg, gateway.Deps{Store: store, Issuer: e.issuer, Verifier: auth.NewVerifier(ac, key), Tickets: e.tickets, Devices: devices})
-	return &applianceEnv{env: e, devices: devices}
+	return e, devices
 }
 
 type simUnit struct {

@@ -48,20 +48,7 @@ func TestCallPlacedByTechnician(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	ring := waitSig(t, agentSig, api.SigRing)
-	if ring.CallID != tc.ID {
-		t.Fatalf("rang %s, placed %s", ring.CallID, tc.ID)
-	}
-	if err := agentSig.Send(api.Signal{Type: api.SigAnswer, CallID: ring.CallID}); err != nil {
-		t.Fatal(err)
-	}
-	waitSig(t, agentSig, api.SigCall)
-	apiA, _ := call.DefaultAPI(true)
-	ac, err := call.Join(ctx, agentSig, ring.CallID, call.Options{Audio: am.audio, Video: am.video, ReceiveVideo: true, OnTrack: am.onTrack, API: apiA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ac.Close)
+	answerAndJoin(t, agentSig, tc.ID, am, nil)
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if tm.got.Load() < 10 || am.got.Load() < 10 {
 			return fmt.Errorf("packets received: technician %d, agent %d", tm.got.Load(), am.got.Load())

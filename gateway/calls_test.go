@@ -221,21 +221,7 @@ func connectCallWith(t testing.TB, cust, agentEnv *callEnv, custID, agentID stri
 	if placed.SignalingURL == "" || placed.Call.State == "" {
 		t.Fatalf("placed %+v", placed)
 	}
-	ring := waitSig(t, agentSig, api.SigRing)
-	if ring.CallID != cc.ID {
-		t.Fatalf("rang %s, placed %s", ring.CallID, cc.ID)
-	}
-	if err := agentSig.Send(api.Signal{Type: api.SigAnswer, CallID: ring.CallID}); err != nil {
-		t.Fatal(err)
-	}
-	waitSig(t, agentSig, api.SigCall)
-	api1, _ := call.DefaultAPI(true)
-	ac, err = call.Join(context.Background(), agentSig, ring.CallID, call.Options{Audio: am.audio, Video: am.video, ReceiveVideo: true,
-		OnTrack: am.onTrack, API: api1, OnData: func(b []byte) { dataGot.Store(string(b)) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ac.Close)
+	ac = answerAndJoin(t, agentSig, cc.ID, am, func(b []byte) { dataGot.Store(string(b)) })
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if cm.got.Load() < 10 || am.got.Load() < 10 {
 			return fmt.Errorf("packets received: customer %d, agent %d", cm.got.Load(), am.got.Load())
@@ -253,6 +239,28 @@ func connectCallWith(t testing.TB, cust, agentEnv *callEnv, custID, agentID stri
 		return nil
 	})
 	return cm, am, cc, ac, agentSig
+}
+
+// answerAndJoin is the agent on agentSig taking the call that rings them,
+// which must be callID, and joining its media with tracks m.
+func answerAndJoin(t testing.TB, agentSig *call.Signaling, callID string, m *tracks, onData func([]byte)) *call.Call {
+	t.Helper()
+	ring := waitSig(t, agentSig, api.SigRing)
+	if ring.CallID != callID {
+		t.Fatalf("rang %s, placed %s", ring.CallID, callID)
+	}
+	if err := agentSig.Send(api.Signal{Type: api.SigAnswer, CallID: ring.CallID}); err != nil {
+		t.Fatal(err)
+	}
+	waitSig(t, agentSig, api.SigCall)
+	a, _ := call.DefaultAPI(true)
+	ac, err := call.Join(context.Background(), agentSig, ring.CallID, call.Options{Audio: m.audio, Video: m.video, ReceiveVideo: true,
+		OnTrack: m.onTrack, API: a, OnData: onData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ac.Close)
+	return ac
 }
 
 func TestCallEndToEnd(t *testing.T) {

@@ -20,7 +20,6 @@ import (
 	"github.com/switchboard/switchboard/device"
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/rtc"
-	"github.com/switchboard/switchboard/state/embedded"
 	"github.com/switchboard/switchboard/ticket"
 )
 
@@ -34,32 +33,10 @@ type metricsEnv struct {
 
 func newMetricsEnv(t testing.TB) *metricsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	store, err := embedded.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, err := auth.LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	seal, err := device.LoadOrCreateSealKey(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := device.ParseRules([]byte(applianceRules))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ac := auth.Config{}
-	e := &env{store: store, key: key, reg: prometheus.NewRegistry(), authc: ac, issuer: auth.NewIssuer(ac, key, store), tickets: ticket.New(store)}
-	devices, err := device.New(store, e.tickets, e.issuer, device.Config{SealKey: seal, Rules: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, devices := newApplianceDeps(t)
+	e.reg = prometheus.NewRegistry()
 	hub := ticket.NewHub(e.tickets, ticket.HubConfig{})
-	e.srv = gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: e.issuer, Verifier: auth.NewVerifier(ac, key),
+	e.srv = gateway.New(gateway.Config{}, gateway.Deps{Store: e.store, Issuer: e.issuer, Verifier: auth.NewVerifier(e.authc, e.key),
 		Tickets: e.tickets, Hub: hub, Devices: devices, Registry: e.reg})
 	se := &streamEnv{env: e, hub: hub, addr: e.listen(t)}
 	ctx, cancel := context.WithCancel(context.Background())

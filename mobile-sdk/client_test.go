@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/location"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
@@ -28,6 +29,7 @@ type server struct {
 	store   state.Store
 	issuer  *auth.Issuer
 	tickets *ticket.Service
+	loc     *location.Service
 	stop    func() // shuts this gateway (not its store) down; idempotent
 }
 
@@ -54,16 +56,18 @@ func (s *server) restart(t *testing.T) *server {
 }
 
 // serveOn runs a gateway node on store at addr, with the ticket service
-// and the live feed hub the tickets and stream routes need.
+// and the live feed hub the tickets and stream routes need, and location
+// for the technician reporter.
 func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, addr string) *server {
 	t.Helper()
 	iss := auth.NewIssuer(ac, key, store)
 	tickets := ticket.New(store)
+	loc := location.New(store, tickets, location.Config{})
 	hub := ticket.NewHub(tickets, ticket.HubConfig{})
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
-	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Hub: hub})
+	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Hub: hub, Location: loc})
 	t.Cleanup(func() { stopHub(); <-hubDone }) // after the server's own cleanup
 	bound, stopSrv := serve(t, srv, addr)
 	stop := sync.OnceFunc(func() {
@@ -73,7 +77,7 @@ func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, add
 	})
 	t.Cleanup(stop)
 	return &server{url: "http://" + bound, addr: bound, ac: ac, key: key,
-		store: store, issuer: iss, tickets: tickets, stop: stop}
+		store: store, issuer: iss, tickets: tickets, loc: loc, stop: stop}
 }
 
 // serve runs srv on addr until the test ends and returns the address it

@@ -10,12 +10,8 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
-	"github.com/switchboard/switchboard/gateway"
-	"github.com/switchboard/switchboard/location"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 	"github.com/switchboard/switchboard/mobile-sdk/mobile"
-	"github.com/switchboard/switchboard/state/embedded"
-	"github.com/switchboard/switchboard/ticket"
 )
 
 // tunnel is a transport that fails every request while offline is set: a
@@ -34,13 +30,14 @@ func (f *tunnel) RoundTrip(r *http.Request) (*http.Response, error) {
 // it keeps few fixes and slows down; a refused fix does not block the
 // queue.
 func TestReporterOfflineAndStill(t *testing.T) {
-	addr, iss, loc := startLocationGateway(t)
-	pair, err := iss.Pair(context.Background(), "tech-7", auth.RoleTechnician, nil)
+	s := startGateway(t, auth.Config{})
+	loc := s.loc
+	pair, err := s.issuer.Pair(context.Background(), "tech-7", auth.RoleTechnician, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	link := &tunnel{}
-	c, err := sdk.New(sdk.Config{BaseURL: "http://" + addr, HTTPClient: &http.Client{Transport: link, Timeout: 5 * time.Second}})
+	c, err := sdk.New(sdk.Config{BaseURL: s.url, HTTPClient: &http.Client{Transport: link, Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,38 +91,19 @@ func TestReporterOfflineAndStill(t *testing.T) {
 	}
 }
 
-// startLocationGateway serves a gateway with location on an embedded
-// store and returns its address, its issuer and the location service.
-func startLocationGateway(t *testing.T) (string, *auth.Issuer, *location.Service) {
-	store, err := embedded.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	key, err := auth.LoadOrCreateKey(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := auth.NewIssuer(auth.Config{}, key, store)
-	tickets := ticket.New(store)
-	loc := location.New(store, tickets, location.Config{})
-	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(auth.Config{}, key), Tickets: tickets, Location: loc})
-	addr, _ := serve(t, srv, "127.0.0.1:0")
-	return addr, iss, loc
-}
-
 // TestMobileReporter: the bindable reporter, as a Kotlin or Swift app
 // drives it: fixes from the location callback, Start, Stop (which sends
 // what is left), and a second Start after Stop.
 func TestMobileReporter(t *testing.T) {
-	addr, iss, loc := startLocationGateway(t)
-	pair, err := iss.Pair(context.Background(), "tech-8", auth.RoleTechnician, nil)
+	s := startGateway(t, auth.Config{})
+	loc := s.loc
+	pair, err := s.issuer.Pair(context.Background(), "tech-8", auth.RoleTechnician, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := &tokens{}
 	store.SaveTokens(pair.AccessToken, pair.RefreshToken)
-	c, err := mobile.NewClient("http://"+addr, store)
+	c, err := mobile.NewClient(s.url, store)
 	if err != nil {
 		t.Fatal(err)
 	}
