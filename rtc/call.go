@@ -29,6 +29,9 @@ type callRecord struct {
 	// AdoptedAt is when Node took the call over from a node that died
 	// (failover.go).
 	AdoptedAt time.Time `json:"adopted_at,omitzero"`
+	// Watched says Node keeps a liveness key; a call placed by a node
+	// too old to keep one (a rolling upgrade) is never taken over.
+	Watched bool `json:"watched,omitempty"`
 }
 
 func (r *callRecord) ended() bool { return r.State == api.CallEnded || r.State == api.CallMissed }
@@ -68,7 +71,7 @@ func (s *Service) Place(ctx context.Context, u User, req api.PlaceCallRequest) (
 	now := s.now().UTC()
 	rec := callRecord{Call: api.Call{ID: newID("call_"), TicketID: t.ID, CustomerID: t.CustomerID, Caller: u.ID,
 		CallerRole: string(u.Role), Media: req.Media, Skill: skill, State: api.CallQueued,
-		CreatedAt: now}, Node: s.cfg.Node}
+		CreatedAt: now}, Node: s.cfg.Node, Watched: true}
 	// Recorded only with the customer's consent, and only on a node that
 	// records (Media.RecordDir): Opus to Ogg, VP8 to IVF (record.go).
 	rec.Recording = req.RecordingConsent && s.cfg.Media.RecordDir != ""

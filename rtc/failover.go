@@ -38,7 +38,7 @@ func (s *Service) alive(ctx context.Context) error {
 // alive, else this node, which adopts the call (or whichever node adopted
 // it first).
 func (s *Service) mediaNode(ctx context.Context, rec *callRecord) (string, error) {
-	if rec.Node == s.cfg.Node || rec.ended() {
+	if rec.Node == s.cfg.Node || rec.ended() || !rec.Watched {
 		return rec.Node, nil
 	}
 	if _, err := s.st.Get(ctx, keyAlive(rec.Node)); !errors.Is(err, state.ErrNotFound) {
