@@ -1,7 +1,6 @@
 package mosquittotest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,14 +17,6 @@ import (
 
 // RequireEnv turns "mosquitto is missing, skip" into a failure.
 const RequireEnv = servicetest.RequireEnv
-
-// Bounds for one broker: Mosquitto listens within milliseconds; the
-// margins are for a loaded CI machine.
-const (
-	readyTimeout = 15 * time.Second
-	stopTimeout  = 10 * time.Second
-	pollEvery    = 20 * time.Millisecond
-)
 
 // Server is a mosquitto process owned by one test.
 type Server struct {
@@ -38,10 +27,7 @@ type Server struct {
 	bin  string
 	dir  string
 	conf string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
+	proc servicetest.Proc
 }
 
 // Start runs mosquitto on a free port with persistence in tb.TempDir()
@@ -66,7 +52,20 @@ func Start(tb testing.TB, extra ...string) *Server {
 		if err = os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
 			break
 		}
-		if err = s.start(); err == nil {
+		s.proc = servicetest.Proc{Name: "mosquitto on " + s.Addr, LogTail: s.logTail,
+			Cmd: func() *exec.Cmd {
+				cmd := exec.Command(s.bin, "-c", s.conf)
+				cmd.Dir = s.dir
+				return cmd
+			},
+			Ready: func() error {
+				c, err := net.DialTimeout("tcp", s.Addr, 250*time.Millisecond)
+				if err == nil {
+					c.Close()
+				}
+				return err
+			}}
+		if err = s.proc.Start(); err == nil {
 			break
 		}
 	}
@@ -87,28 +86,13 @@ func (s *Server) URL() string { return "tcp://" + s.Addr }
 
 // Stop shuts the broker down (SIGTERM saves its persistence file). It is
 // idempotent.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopLocked()
-}
+func (s *Server) Stop() { s.proc.Stop(s.tb) }
 
 // Restart stops the broker and starts it again on the same port and data,
 // so persistent sessions and queued QoS 1 messages survive.
 func (s *Server) Restart() {
 	s.tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopLocked()
-	var err error
-	// The old socket may linger a moment; retry the bind briefly.
-	for deadline := time.Now().Add(readyTimeout); ; {
-		if err = s.startLocked(); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
+	if err := s.proc.Restart(s.tb); err != nil {
 		s.tb.Fatalf("mosquittotest: restart: %v", err)
 	}
 }
@@ -120,61 +104,6 @@ func (s *Server) Pub(args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return exec.CommandContext(ctx, bin, append([]string{"-h", host, "-p", port}, args...)...).CombinedOutput()
-}
-
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.startLocked()
-}
-
-func (s *Server) startLocked() error {
-	cmd := exec.Command(s.bin, "-c", s.conf)
-	cmd.Dir = s.dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	exited := make(chan struct{})
-	s.cmd, s.exited = cmd, exited
-	go func() { _ = cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-exited:
-			s.cmd = nil
-			return fmt.Errorf("mosquitto on %s exited during start-up: %s\n%s", s.Addr, strings.TrimSpace(out.String()), s.logTail())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", s.Addr, 250*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			s.stopLocked()
-			return fmt.Errorf("mosquitto on %s not listening after %v: %v", s.Addr, readyTimeout, err)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
-func (s *Server) stopLocked() {
-	if s.cmd == nil {
-		return
-	}
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-		return
-	case <-time.After(stopTimeout):
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
 }
 
 func (s *Server) logTail() string { return servicetest.LogTail(filepath.Join(s.dir, "mosquitto.log")) }

@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,21 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/internal/servicetest"
-)
-
-// Timeouts for one server. A cold redis-server answers PING in a few
-// milliseconds; the generous bounds are for loaded CI machines and for a
-// restart that replays a long append-only file.
-const (
-	readyTimeout = 15 * time.Second
-	stopTimeout  = 10 * time.Second
-	pollEvery    = 20 * time.Millisecond
 )
 
 // Server is a redis-server process owned by one test.
@@ -37,11 +25,7 @@ type Server struct {
 	bin  string
 	dir  string
 	conf string
-
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has been waited for
-	waitErr error         // cmd.Wait's result, valid after exited is closed
+	proc servicetest.Proc
 }
 
 // Start runs redis-server on a free 127.0.0.1 port with its data in
@@ -68,7 +52,15 @@ func Start(tb testing.TB) *Server {
 		if err = s.writeConfig(port); err != nil {
 			break
 		}
-		if err = s.start(); err == nil {
+		s.proc = servicetest.Proc{Name: "redis-server on " + s.Addr, LogTail: s.logTail,
+			Cmd: func() *exec.Cmd {
+				cmd := exec.Command(s.bin, s.conf)
+				cmd.Dir = s.dir
+				return cmd
+			},
+			// A server still loading its append-only file is not ready.
+			Ready: func() error { return ping(s.Addr) }}
+		if err = s.proc.Start(); err == nil {
 			break
 		}
 	}
@@ -93,84 +85,16 @@ func (s *Server) Dir() string { return s.dir }
 // Stop shuts the server down gracefully (SIGTERM, which flushes the
 // append-only file), killing it if it does not exit in time. It is
 // idempotent; Start registers it with tb.Cleanup.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopLocked()
-}
+func (s *Server) Stop() { s.proc.Stop(s.tb) }
 
 // Restart stops the server and starts it again on the same address and
 // data directory, so data written before Stop is still there. Clients
 // reconnect to the same Addr.
 func (s *Server) Restart() {
 	s.tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stopLocked()
-	if err := s.startLocked(); err != nil {
+	if err := s.proc.Restart(s.tb); err != nil {
 		s.tb.Fatalf("redistest: restart: %v", err)
 	}
-}
-
-func (s *Server) start() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.startLocked()
-}
-
-func (s *Server) startLocked() error {
-	cmd := exec.Command(s.bin, s.conf)
-	cmd.Dir = s.dir
-	// redis-server writes to its log file; anything on stdout/stderr is a
-	// start-up failure worth showing.
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	exited := make(chan struct{})
-	s.cmd, s.exited = cmd, exited
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(exited)
-	}()
-
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-exited:
-			s.cmd = nil
-			return fmt.Errorf("redis-server on %s exited during start-up (%v): %s\n%s",
-				s.Addr, s.waitErr, strings.TrimSpace(out.String()), s.logTail())
-		default:
-		}
-		if err := ping(s.Addr); err == nil {
-			return nil
-		} else if time.Now().After(deadline) {
-			s.stopLocked()
-			return fmt.Errorf("redis-server on %s not ready after %v: %v\n%s",
-				s.Addr, readyTimeout, err, s.logTail())
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
-func (s *Server) stopLocked() {
-	if s.cmd == nil {
-		return
-	}
-	cmd, exited := s.cmd, s.exited
-	s.cmd = nil
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-		return
-	case <-time.After(stopTimeout):
-	}
-	s.tb.Logf("redistest: redis-server on %s ignored SIGTERM for %v; killing it", s.Addr, stopTimeout)
-	killProcess(cmd)
-	<-exited
 }
 
 func (s *Server) writeConfig(port int) error {

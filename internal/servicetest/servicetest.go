@@ -1,7 +1,8 @@
 // Package servicetest holds what every harness that starts a real server
 // for tests needs (internal/redistest, internal/mosquittotest): finding or
-// installing the server's binary, a free loopback port, the tail of its
-// log. Test code only.
+// installing the server's binary, a free loopback port, running the
+// process (Proc: start until ready, stop, restart), the tail of its log.
+// Test code only.
 package servicetest
 
 import (

@@ -1,9 +1,11 @@
 //go:build !unix
 
-package redistest
+package servicetest
 
 import "os/exec"
 
 func setProcAttr(*exec.Cmd) {}
+
+func signalTerm(cmd *exec.Cmd) error { return cmd.Process.Kill() }
 
 func killProcess(cmd *exec.Cmd) { _ = cmd.Process.Kill() }

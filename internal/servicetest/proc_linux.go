@@ -1,10 +1,10 @@
 //go:build linux
 
-package redistest
+package servicetest
 
 import "syscall"
 
-// setDeathSignal kills redis-server if the test binary dies without running
+// setDeathSignal kills the server if the test binary dies without running
 // its cleanups (a panic, a -timeout kill), so no orphan keeps the port.
 // Linux sends it when the OS thread that started the child exits; the Go
 // runtime ends threads only for goroutines that exit while locked to one
