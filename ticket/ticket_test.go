@@ -72,41 +72,40 @@ func raw(t testing.TB, v any) json.RawMessage {
 // readAll pages a ticket timeline to its end with limit, as v.
 func readAll(t *testing.T, svc *ticket.Service, v ticket.Viewer, ticketID string, limit int) []api.Event {
 	t.Helper()
-	var all []api.Event
-	after := ""
-	for range 10_000 {
+	return pageAll(t, limit, func(after string) ([]api.Event, string, error) {
 		page, err := svc.Timeline(context.Background(), v, ticketID, after, limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bound := cmp.Or(limit, ticket.MaxPage); len(page.Events) > bound {
-			t.Fatalf("page of %d with limit %d", len(page.Events), limit)
-		}
-		all = append(all, page.Events...)
-		if page.Next == "" {
-			return all
-		}
-		after = page.Next
-	}
-	t.Fatal("paging never ended")
-	return nil
+		return page.Events, page.Next, err
+	})
 }
 
 // readCustomer pages a customer timeline to its end with limit, as v.
 func readCustomer(t *testing.T, svc *ticket.Service, v ticket.Viewer, customerID string, limit int) []api.Event {
 	t.Helper()
+	return pageAll(t, limit, func(after string) ([]api.Event, string, error) {
+		page, err := svc.CustomerTimeline(context.Background(), v, customerID, after, limit)
+		return page.Events, page.Next, err
+	})
+}
+
+// pageAll follows a timeline's cursor from the start to its end; no page
+// may be longer than limit (or MaxPage).
+func pageAll(t *testing.T, limit int, page func(after string) ([]api.Event, string, error)) []api.Event {
+	t.Helper()
 	var all []api.Event
 	after := ""
 	for range 10_000 {
-		page, err := svc.CustomerTimeline(context.Background(), v, customerID, after, limit)
+		evs, next, err := page(after)
 		if err != nil {
 			t.Fatal(err)
 		}
-		all = append(all, page.Events...)
-		if page.Next == "" {
+		if bound := cmp.Or(limit, ticket.MaxPage); len(evs) > bound {
+			t.Fatalf("page of %d with limit %d", len(evs), limit)
+		}
+		all = append(all, evs...)
+		if next == "" {
 			return all
 		}
-		after = page.Next
+		after = next
 	}
 	t.Fatal("paging never ended")
 	return nil
