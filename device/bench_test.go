@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/device"
 	"github.com/switchboard/switchboard/internal/mosquittotest"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/ticket"
 )
 
@@ -103,7 +104,7 @@ func BenchmarkMQTTFromMosquitto(b *testing.B) {
 	// Let the subscription settle with one frame, outside the clock.
 	warm := r.register(b, "PJ-100")
 	r.pair(b, warm, "warm")
-	checkFor(b, 30*time.Second, 50*time.Millisecond, func() error {
+	poll.Until(b, 30*time.Second, 50*time.Millisecond, func() error {
 		p, _ := json.Marshal(warm.frame(r.clock.now(), nil))
 		clients[0].Publish(device.DiagnosticsTopic(warm.serial), 1, false, p).WaitTimeout(5 * time.Second)
 		if streamLen(b, r) == before {
@@ -115,7 +116,7 @@ func BenchmarkMQTTFromMosquitto(b *testing.B) {
 	b.StartTimer()
 	start = time.Now()
 	publish(payloads)
-	checkFor(b, 5*time.Minute, time.Millisecond, func() error {
+	poll.Until(b, 5*time.Minute, time.Millisecond, func() error {
 		if n := streamLen(b, r) - base; n < int64(total) {
 			return fmt.Errorf("%d of %d recorded", n, total)
 		}

@@ -251,22 +251,6 @@ func (r *rig) streamLen(t testing.TB) int64 {
 	return n
 }
 
-// checkFor polls f until it returns nil or total runs out.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
-}
-
 func customerViewer(id string) ticket.Viewer { return ticket.Viewer{ID: id, Role: auth.RoleCustomer} }
 func staffViewer() ticket.Viewer             { return ticket.Viewer{ID: "ag1", Role: auth.RoleAgent} }
 

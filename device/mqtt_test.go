@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/device"
 	"github.com/switchboard/switchboard/internal/mosquittotest"
+	"github.com/switchboard/switchboard/internal/poll"
 )
 
 // runWorker runs fn until the test ends, then waits for it.
@@ -99,7 +100,7 @@ func (r *rig) checkExactlyOnce(t testing.TB, want map[string]uint64) {
 	for _, n := range want {
 		total += int(n)
 	}
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if n := len(r.events(t, api.EventDiagnostic)); n < total {
 			return fmt.Errorf("%d of %d diagnostic events", n, total)
 		}
@@ -181,7 +182,7 @@ func TestEmbeddedBrokerWithApplianceCredentialsAndACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cmd api.Command
-	checkFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+	poll.Until(t, 15*time.Second, 50*time.Millisecond, func() error {
 		// The gateway client may still be subscribing: retry the command.
 		var err error
 		cmd, err = r.svc.Command(context.Background(), agent("ag1"), u.id, api.CommandRequest{Kind: api.CommandSelfTest})
@@ -200,7 +201,7 @@ func TestEmbeddedBrokerWithApplianceCredentialsAndACL(t *testing.T) {
 	// drops an MQTT 3 client that tries), and never recorded.
 	bad, _ := json.Marshal(device.SignFrame(v.secret, api.Frame{Serial: v.serial, Seq: 999, At: r.clock.now()}))
 	cu.Publish(device.DiagnosticsTopic(v.serial), 1, false, bad).WaitTimeout(5 * time.Second)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if cu.IsConnectionOpen() {
 			return errors.New("the broker kept a client that published to another appliance's topic")
 		}
@@ -266,7 +267,7 @@ func TestMosquittoRestartLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		if err := publishUntilAcked(pc, device.DiagnosticsTopic(probe.serial), probe.frame(r.clock.now(), nil)); err != nil {
 			return err
 		}
@@ -319,7 +320,7 @@ func TestMosquittoPubOutsideClient(t *testing.T) {
 	r.startGatewayMQTT(t, ms.URL(), true)
 	u := r.register(t, "PJ-100")
 	r.pair(t, u, "joe")
-	checkFor(t, 30*time.Second, 200*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 200*time.Millisecond, func() error {
 		payload, _ := json.Marshal(u.frame(r.clock.now(), map[string]float64{"lamp_temp_c": 42}, "E42"))
 		if out, err := ms.Pub("-q", "1", "-i", "outside-"+u.serial, "-t", device.DiagnosticsTopic(u.serial), "-m", string(payload)); err != nil {
 			return fmt.Errorf("mosquitto_pub: %v: %s", err, out)
@@ -330,7 +331,7 @@ func TestMosquittoPubOutsideClient(t *testing.T) {
 		return nil
 	})
 	// The fault in it acted: a part is on order.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if len(r.events(t, api.EventPartOrdered)) != 1 {
 			return errors.New("no part ordered")
 		}
@@ -347,7 +348,7 @@ func TestMosquittoPubOutsideClient(t *testing.T) {
 	if out, err := ms.Pub("-q", "1", "-t", device.DiagnosticsTopic(u.serial), "-m", string(good)); err != nil {
 		t.Fatalf("mosquitto_pub: %v: %s", err, out)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		seen := map[uint64]int{}
 		for _, ev := range r.events(t, api.EventDiagnostic) {
 			seen[diagOf(t, ev).Seq]++

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/device"
+	"github.com/switchboard/switchboard/internal/poll"
 )
 
 // TestMQTTFrameStats: frames published over MQTT count under the mqtt
@@ -69,7 +70,7 @@ func TestMQTTFrameStats(t *testing.T) {
 		device.RefusedUnknown: 0, device.RefusedUnpaired: 2, device.RefusedMalformed: 1,
 		device.RefusedSignature: 1, device.RefusedContent: 1,
 	}}
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		got := r.svc.Stats().Frames[device.TransportMQTT]
 		if got.Accepted != want.Accepted || got.Duplicates != want.Duplicates || !maps.Equal(got.Refused, want.Refused) {
 			return fmt.Errorf("mqtt frames %+v, want %+v", got, want)

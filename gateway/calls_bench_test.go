@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/rtc"
 )
@@ -62,7 +63,7 @@ func BenchmarkCallSetup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		checkFor(b, 20*time.Second, 200*time.Microsecond, func() error {
+		poll.Until(b, 20*time.Second, 200*time.Microsecond, func() error {
 			if cm.got.Load() == 0 || am.got.Load() == 0 {
 				return fmt.Errorf("call %d: no media yet: customer %d (%s), agent %d (%s)", i, cm.got.Load(), cc.PeerConnection().ConnectionState(), am.got.Load(), ac.PeerConnection().ConnectionState())
 			}

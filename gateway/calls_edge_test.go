@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/rtc"
 )
@@ -28,7 +29,7 @@ import (
 func flowing(t *testing.T, cm, am *tracks) {
 	t.Helper()
 	c0, a0 := cm.got.Load(), am.got.Load()
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if cm.got.Load() < c0+10 || am.got.Load() < a0+10 {
 			return fmt.Errorf("media stalled: customer %d -> %d, agent %d -> %d", c0, cm.got.Load(), a0, am.got.Load())
 		}
@@ -191,7 +192,7 @@ func TestCallConsentFreshnessAndReconnect(t *testing.T) {
 
 	bh.off.Store(true)
 	cut := time.Now()
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 100*time.Millisecond, func() error {
 		before := relay.Forwarded()
 		time.Sleep(500 * time.Millisecond) // the agent sends 100 packets a second
 		if after := relay.Forwarded(); after != before {
@@ -203,7 +204,7 @@ func TestCallConsentFreshnessAndReconnect(t *testing.T) {
 	if time.Since(cut) > 30*time.Second {
 		t.Fatalf("forwarding stopped only after %v", time.Since(cut))
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		select {
 		case sig := <-agentSig.Signals():
 			if sig.Type == api.SigPeer && sig.Peer == "reconnecting" {
@@ -301,7 +302,7 @@ func TestCallSupervisorAndMute(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(sc.Close)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if heard.count("audio") < 10 || heard.count("video") < 10 || heard.count("audio-agent") < 10 {
 			return fmt.Errorf("supervisor heard audio %d, video %d, the agent's audio %d", heard.count("audio"), heard.count("video"), heard.count("audio-agent"))
 		}
@@ -336,7 +337,7 @@ func TestCallSupervisorAndMute(t *testing.T) {
 	defer func() { close(stop); <-done }()
 	// The supervisor's packets do leave it: its sender started (the track
 	// was bound to the connection to the relay).
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if !mic.bound.Load() {
 			return errors.New("the supervisor's microphone was never bound to its connection")
 		}
@@ -345,7 +346,7 @@ func TestCallSupervisorAndMute(t *testing.T) {
 	// What the parties receive meanwhile: not one packet of the
 	// supervisor's.
 	c0, a0 := cm.got.Load(), am.got.Load()
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if cm.got.Load() < c0+100 || am.got.Load() < a0+100 {
 			return fmt.Errorf("parties received %d and %d more packets", cm.got.Load()-c0, am.got.Load()-a0)
 		}
@@ -359,7 +360,7 @@ func TestCallSupervisorAndMute(t *testing.T) {
 	if err := cc.SetMuted(true, false); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		for {
 			select {
 			case sig := <-agentSig.Signals():

@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/rtc"
 	"github.com/switchboard/switchboard/state/backend"
@@ -82,7 +83,7 @@ func TestCallOrphanEnds(t *testing.T) {
 	_, _, cc, _, _ := connectCall(t, a, b, "joe", "ann")
 	a.stopCalls()
 	cl := b.client(t, "joe", auth.RoleCustomer)
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
 		got, err := cl.Call(context.Background(), cc.ID)
 		if err != nil {
 			return err
@@ -92,7 +93,7 @@ func TestCallOrphanEnds(t *testing.T) {
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if ag, err := b.calls.Agent(context.Background(), "ann"); err != nil || ag.Status != api.AgentAvailable {
 			return fmt.Errorf("agent %+v %v", ag, err)
 		}

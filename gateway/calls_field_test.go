@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 	"github.com/switchboard/switchboard/mobile-sdk/call"
 )
@@ -49,7 +50,7 @@ func TestCallPlacedByTechnician(t *testing.T) {
 	}
 	t.Cleanup(tc.Close)
 	answerAndJoin(t, agentSig, tc.ID, am, nil)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if tm.got.Load() < 10 || am.got.Load() < 10 {
 			return fmt.Errorf("packets received: technician %d, agent %d", tm.got.Load(), am.got.Load())
 		}
@@ -59,7 +60,7 @@ func TestCallPlacedByTechnician(t *testing.T) {
 		t.Fatal(err)
 	}
 	var view api.TicketView
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if err := agent.Do(ctx, "GET", "/v1/tickets/"+tk.ID, nil, &view); err != nil {
 			return err
 		}

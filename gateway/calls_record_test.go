@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/rtc"
 )
@@ -103,7 +104,7 @@ func TestCallRecording(t *testing.T) {
 	}
 	<-plain.Ended()
 	_ = annSig.Send(api.Signal{Type: api.SigStatus, Status: api.AgentAway}) // the next call rings bob
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if a, err := e.calls.Agent(context.Background(), "ann"); err != nil || a.Status != api.AgentAway {
 			return fmt.Errorf("ann is %+v %v", a, err)
 		}
@@ -122,7 +123,7 @@ func TestCallRecording(t *testing.T) {
 	<-cc.Ended()
 
 	want := map[string]string{"caller-audio-*.ogg": "", "caller-video-*.ivf": "", "agent-audio-*.ogg": "", "agent-video-*.ivf": ""}
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
 		for pattern := range want {
 			m, _ := filepath.Glob(filepath.Join(dir, cc.ID, pattern))
 			if len(m) != 1 {
@@ -151,7 +152,7 @@ func TestCallRecording(t *testing.T) {
 	// recorded call.
 	for who, c := range map[string]*call.Call{"kim": cc, "joe": plain} {
 		want := map[string]string{"kim": "node-a", "joe": ""}[who]
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 			got, err := e.client(t, who, auth.RoleCustomer).Call(context.Background(), c.ID)
 			if err != nil {
 				return err

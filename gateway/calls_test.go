@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/internal/poll"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/rtc"
@@ -222,13 +223,13 @@ func connectCallWith(t testing.TB, cust, agentEnv *callEnv, custID, agentID stri
 		t.Fatalf("placed %+v", placed)
 	}
 	ac = answerAndJoin(t, agentSig, cc.ID, am, func(b []byte) { dataGot.Store(string(b)) })
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if cm.got.Load() < 10 || am.got.Load() < 10 {
 			return fmt.Errorf("packets received: customer %d, agent %d", cm.got.Load(), am.got.Load())
 		}
 		return nil
 	})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !cc.DataOpen() {
 			return fmt.Errorf("data channel not open")
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/rtc"
@@ -266,7 +267,7 @@ func TestConsoleBrowserAnswersSDKCall(t *testing.T) {
 		void(chromedp.Poll[bool](`document.getElementById("conn").textContent === "online"`, chromedp.WithPollingInterval(50*time.Millisecond))))
 	step(t, tab, "go available", 10*time.Second, chromedp.Evaluate[chromedp.Void](
 		`(() => { const s = document.getElementById("status"); s.value = "available"; s.dispatchEvent(new Event("change")); })()`))
-	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
 		a, err := e.calls.Agent(context.Background(), "ann")
 		if err != nil || a.Status != api.AgentAvailable {
 			return fmt.Errorf("agent %+v %v", a, err)

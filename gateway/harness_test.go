@@ -168,20 +168,3 @@ func decodeJSON(t testing.TB, res *http.Response, status int, v any) {
 		}
 	}
 }
-
-// checkFor polls f until it returns nil or total runs out (nats-server's
-// helper): tests wait on conditions, never on fixed sleeps.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
-}

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/device"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/rtc"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -141,14 +142,14 @@ func TestDomainMetricsOnMetricsEndpoint(t *testing.T) {
 
 	// The live feed: a subscriber counts while connected.
 	c := e.stream.dial(t, joe, "", nil)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := e.scrape(t)["switchboard_feed_subscribers"]; n != 1 {
 			return fmt.Errorf("feed subscribers %v, want 1", n)
 		}
 		return nil
 	})
 	c.Close()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := e.scrape(t)["switchboard_feed_subscribers"]; n != 0 {
 			return fmt.Errorf("feed subscribers %v after close, want 0", n)
 		}
@@ -236,7 +237,7 @@ func TestCallMetrics(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("customer did not see the hang-up")
 	}
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		m := e.scrape(t)
 		for _, s := range []string{calls("queued"), calls("ringing"), calls("active"), "switchboard_rtc_media_calls"} {
 			if m[s] != 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/internal/poll"
 )
 
 // TestSlowHeadersAreCutOff: a client trickling its request head is
@@ -186,7 +187,7 @@ func TestShutdownDrains(t *testing.T) {
 	shut := make(chan error, 1)
 	go func() { shut <- e.srv.Shutdown(t.Context()) }()
 	// New connections are refused once the listener is closed.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, 10*time.Millisecond, func() error {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err == nil {
 			c.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/backend"
@@ -91,7 +92,7 @@ func benchFeed(b *testing.B, mode string, broadcast bool, rate int) {
 		}
 		conns[i] = c
 	}
-	checkFor(b, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(b, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := e.hub.Stats().Subscribers; n != subscribers {
 			return fmt.Errorf("%d subscribers", n)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
 	"github.com/switchboard/switchboard/ticket"
@@ -197,7 +198,7 @@ func TestStreamWebSocketResumeNoGapNoDuplicate(t *testing.T) {
 	c := e.dial(t, tok, "ticket="+tk.ID, nil)
 	want := []string{}
 	// The hub delivers from its start; wait until this subscriber is live.
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if e.hub.Stats().Subscribers != 1 {
 			return errors.New("not subscribed yet")
 		}
@@ -320,7 +321,7 @@ func TestStreamCustomerSeesOnlyOwnEvents(t *testing.T) {
 	// Asking for someone else's customer or ticket narrows to nothing.
 	spy := e.dial(t, e.token(t, "joe", auth.RoleCustomer), "customer=ann", nil)
 	agent := e.dial(t, e.token(t, "a1", auth.RoleAgent), "status=open&queue=repairs", nil)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := e.hub.Stats().Subscribers; n != 3 {
 			return fmt.Errorf("%d subscribers", n)
 		}
@@ -410,7 +411,7 @@ func TestStreamSlowConsumerCutOff(t *testing.T) {
 	tk := e.open(t, "joe", "repairs")
 	slow := e.dial(t, tok, "", nil)
 	fast := e.dial(t, tok, "", nil)
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := e.hub.Stats().Subscribers; n != 2 {
 			return fmt.Errorf("%d subscribers", n)
 		}
@@ -451,7 +452,7 @@ func TestStreamShutdownTellsClientsToReconnect(t *testing.T) {
 	tok := e.token(t, "a1", auth.RoleAgent)
 	ws := e.dial(t, tok, "", nil)
 	sse := e.sse(t, tok, "")
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := e.hub.Stats().Subscribers; n != 2 {
 			return fmt.Errorf("%d subscribers", n)
 		}

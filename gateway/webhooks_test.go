@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/ticket/webhook"
 )
 
@@ -135,7 +136,7 @@ func TestWebhookDeadLetterReplayHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list api.DeadLetterList
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		decodeJSON(t, e.do(t, "GET", "/v1/webhooks/dead-letters", admin, nil), 200, &list)
 		if len(list.DeadLetters) != 1 {
 			return errors.New("no dead letter yet")
@@ -148,7 +149,7 @@ func TestWebhookDeadLetterReplayHTTP(t *testing.T) {
 	}
 	healthy.Store(true)
 	decodeJSON(t, e.do(t, "POST", "/v1/webhooks/dead-letters/"+dl.ID+"/replay", admin, nil), 202, nil)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if delivered.Load() != 1 {
 			return errors.New("replay not delivered")
 		}

@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 	"github.com/switchboard/switchboard/mobile-sdk/mobile"
 )
@@ -116,7 +118,12 @@ func TestMobileReporter(t *testing.T) {
 	r.Start()
 	r.Start() // no second loop
 	r.Wake()
-	waitFor(t, func() bool { return r.Pending() == 0 })
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if n := r.Pending(); n != 0 {
+			return fmt.Errorf("%d fixes still pending", n)
+		}
+		return nil
+	})
 	r.AddFix(52.505, 13.4, 8, 12, 90, start.Add(10*time.Second).UnixMilli())
 	r.Stop() // the last attempt sends the sixth
 	r.Stop()
@@ -135,15 +142,5 @@ func TestMobileReporter(t *testing.T) {
 	r.Stop()
 	if r.Dropped() != 1 {
 		t.Fatalf("dropped %d, want the refused fix", r.Dropped())
-	}
-}
-
-// waitFor polls cond for up to 10 seconds.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
 	"github.com/switchboard/switchboard/mobile-sdk/mobile"
 	"github.com/switchboard/switchboard/ticket"
@@ -248,13 +249,12 @@ func (c *collector) ids() []string {
 
 func (c *collector) waitFor(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(c.ids()) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("got %d live events, want %d", len(c.ids()), n)
+	poll.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if got := len(c.ids()); got < n {
+			return fmt.Errorf("got %d live events, want %d", got, n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestFollowResumesWithoutGapOrDuplicate: a customer follows their ticket

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/fcmtest"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/push"
 )
 
@@ -36,7 +37,7 @@ func enqueueFor(t *testing.T, r *rig, n int) {
 // accepted, and fails if any was accepted twice.
 func acceptedOnce(t *testing.T, f *fcmtest.Server, n int) {
 	t.Helper()
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 60*time.Second, 20*time.Millisecond, func() error {
 		got := map[string]int{}
 		for _, q := range f.Requests() {
 			if q.Status == 200 {
@@ -140,7 +141,7 @@ func TestUnregisteredPruned(t *testing.T) {
 	enqueueFor(t, r, n)
 	r.start()
 	ctx := context.Background()
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		p, err := r.svc.Pruned(ctx, 200, "")
 		if err != nil {
 			return err
@@ -170,7 +171,7 @@ func TestUnregisteredPruned(t *testing.T) {
 	if err := r.svc.Enqueue(ctx, ns...); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if got := len(r.fcm.Requests()) - before; got != n-len(dead) {
 			return fmt.Errorf("second round: %d requests", got)
 		}
@@ -204,7 +205,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	})
 	enqueueFor(t, r, n)
 	r.start()
-	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 10*time.Millisecond, func() error {
 		if tried.Load() < n {
 			return fmt.Errorf("first node tried %d", tried.Load())
 		}
@@ -224,7 +225,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	r.open()
 	start := time.Now()
 	r.start()
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if got := len(r.fcm.Delivered()); got != n {
 			return fmt.Errorf("after restart delivered %d of %d", got, n)
 		}

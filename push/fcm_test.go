@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/push"
 )
 
@@ -19,7 +20,7 @@ func TestFCMThroughSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
 		if len(r.fcm.Delivered()) != 1 {
 			return fmt.Errorf("delivered %v", r.fcm.Delivered())
 		}

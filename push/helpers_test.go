@@ -106,22 +106,6 @@ func (r *rig) device(user, iid, tok, locale string) {
 	}
 }
 
-// checkFor polls f until it returns nil or total runs out.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
-}
-
 // token makes an FCM-looking registration token.
 func token(i int) string {
 	return fmt.Sprintf("fcm-token-%04d-%s", i, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")

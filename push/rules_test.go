@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/push"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -75,7 +76,7 @@ func TestRulesTurnTicketEventsIntoPushes(t *testing.T) {
 		"follow_up_offer":       "10% off a service plan",
 		"call_incoming":         "", // data only
 	}
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if n := len(r.fcm.Requests()); n != len(want)+1 {
 			return fmt.Errorf("%d sends", n)
 		}
@@ -111,7 +112,7 @@ func TestRulesTurnTicketEventsIntoPushes(t *testing.T) {
 		}
 	}
 	// Each send is on the ticket as push_sent.
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		v, err := r.tickets.Timeline(ctx, ticket.Viewer{ID: "root", Role: auth.RoleAdmin}, tk.ID, "", 200)
 		if err != nil {
 			return err
@@ -146,7 +147,7 @@ func TestRulesTurnTicketEventsIntoPushes(t *testing.T) {
 	// handled Ann's reply (they read the stream in order).
 	before := len(r.fcm.Requests())
 	post(api.EventPartOrdered, sys, api.PartOrderedPayload{SKU: "MARKER", Quantity: 1})
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if len(r.fcm.Requests()) == before {
 			return fmt.Errorf("marker not pushed")
 		}
@@ -160,7 +161,7 @@ func TestRulesTurnTicketEventsIntoPushes(t *testing.T) {
 	if _, err := r.tickets.Append(ctx, api.Event{TicketID: tk2.ID, Type: api.EventMessage, Actor: agent, Payload: raw}); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if r.fcm.Delivered()[token(3)] == 0 {
 			return fmt.Errorf("ann not pushed after leaving")
 		}
@@ -192,7 +193,7 @@ func TestQuietHoursHoldAllButUrgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		n, err := r.store.ZCard(ctx, "push:due")
 		if err != nil || n != 1 || len(r.fcm.Requests()) != 1 {
 			return fmt.Errorf("held %d, sent %d (%v)", n, len(r.fcm.Requests()), err)
@@ -205,7 +206,7 @@ func TestQuietHoursHoldAllButUrgent(t *testing.T) {
 	mu.Lock()
 	now = now.Add(8 * time.Hour) // 07:30: quiet hours are over
 	mu.Unlock()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if len(r.fcm.Requests()) != 2 {
 			return fmt.Errorf("held one not sent after quiet hours")
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/internal/fcmtest"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/push"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -80,7 +81,7 @@ func TestStatsCountOutcomes(t *testing.T) {
 	}
 
 	want := push.Stats{Sent: 1, Unregistered: 1, Transient: 2, DeadLettered: 1, Refused: 1, QuietHeld: 1, Skipped: 1}
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if got := r.svc.Stats(); got != want {
 			return fmt.Errorf("stats %+v, want %+v", got, want)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/push"
 )
 
@@ -171,7 +172,7 @@ func TestWebPushToConsole(t *testing.T) {
 	if err := r.svc.Enqueue(ctx, push.Notification{Kind: push.KindCallMissed, Recipient: "agent-1", TicketID: "tk_9"}); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
 		br.mu.Lock()
 		defer br.mu.Unlock()
 		if len(br.got) != 1 {
@@ -193,7 +194,7 @@ func TestWebPushToConsole(t *testing.T) {
 	if err := r.svc.Enqueue(ctx, push.Notification{Kind: push.KindCallMissed, Recipient: "agent-1", TicketID: "tk_9"}); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 20*time.Second, 10*time.Millisecond, func() error {
 		l, err := r.svc.Devices(ctx, "agent-1")
 		if err != nil || len(l.Devices) != 0 {
 			return fmt.Errorf("still %v %v", l, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/ticket"
 )
@@ -81,7 +82,7 @@ func TestAtLeastOnceWithBackoff(t *testing.T) {
 		})
 		w.subscribe(t, tg.URL)
 		ev := w.appendMessage(t, "retry me")
-		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 			if n := len(tg.deliveries()); n < 4 {
 				return errors.New("fewer than 4 attempts")
 			}
@@ -180,7 +181,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	ev := w.appendMessage(t, "doomed")
 	ctx := context.Background()
 	var dl api.DeadLetter
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		list, err := w.svc.DeadLetters(ctx, 0, "")
 		if err != nil {
 			return err
@@ -201,7 +202,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if _, err := w.svc.Replay(ctx, dl.ID); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n := len(tg.deliveries()); n != 4 {
 			return errors.New("replay not delivered")
 		}
@@ -254,7 +255,7 @@ func TestSSRFRefused(t *testing.T) {
 	}
 	w.appendMessage(t, "exfiltrate")
 	var dl api.DeadLetter
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
 		list, err := w.svc.DeadLetters(ctx, 0, "")
 		if err != nil || len(list.DeadLetters) == 0 {
 			return errors.New("no dead letter yet")
@@ -310,7 +311,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	ok1 := w.appendMessage(t, "ok")
 	tg.waitEvents(t, 10*time.Second, ok1.ID)
 	flaky := w.appendMessage(t, "flaky")
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error { // failed once: parked for a retry
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error { // failed once: parked for a retry
 		for _, d := range tg.deliveries() {
 			if d.payload.Data.ID == flaky.ID && d.status == http.StatusInternalServerError {
 				return nil

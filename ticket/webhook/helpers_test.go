@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/poll"
 	"github.com/switchboard/switchboard/internal/redistest"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
@@ -129,7 +130,7 @@ func (w *world) run(t *testing.T, consumer string) func() {
 // connections outlives Run (pion's test.CheckRoutines, by hand).
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+	poll.Until(t, 5*time.Second, 20*time.Millisecond, func() error {
 		buf := make([]byte, 1<<20)
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		for _, g := range strings.Split(stacks, "\n\n") {
@@ -245,7 +246,7 @@ func (tg *target) eventIDs() []string {
 
 func (tg *target) waitEvents(t *testing.T, total time.Duration, ids ...string) {
 	t.Helper()
-	checkFor(t, total, 10*time.Millisecond, func() error {
+	poll.Until(t, total, 10*time.Millisecond, func() error {
 		got := map[string]bool{}
 		for _, id := range tg.eventIDs() {
 			got[id] = true
@@ -257,20 +258,4 @@ func (tg *target) waitEvents(t *testing.T, total time.Duration, ids ...string) {
 		}
 		return nil
 	})
-}
-
-// checkFor polls f until it returns nil or total runs out.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/internal/poll"
 )
 
 // TestStatsCountAttempts: every attempt counts once, as a success or a
@@ -27,7 +29,7 @@ func TestStatsCountAttempts(t *testing.T) {
 	w.subscribe(t, down.URL)
 	w.appendMessage(t, "hello")
 	want := Stats{Delivered: 1, Failed: 2 + 3, DeadLettered: 1}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if got := w.svc.Stats(); got != want {
 			return fmt.Errorf("stats %+v, want %+v", got, want)
 		}
@@ -35,7 +37,7 @@ func TestStatsCountAttempts(t *testing.T) {
 	})
 	// The mover takes a job off the queue just after putting it back on
 	// the jobs stream, so the last delivery may beat it: poll.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if n, err := w.svc.RetryDepth(context.Background()); err != nil || n != 0 {
 			return fmt.Errorf("retry queue %d (%v) once every job settled, want 0", n, err)
 		}
@@ -55,7 +57,7 @@ func TestRetryDepth(t *testing.T) {
 	w.appendMessage(t, "a")
 	w.appendMessage(t, "b")
 	ctx := context.Background()
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
 		n, err := w.svc.RetryDepth(ctx)
 		if err != nil || n != 2 {
 			return fmt.Errorf("retry queue %d (%v), want 2", n, err)
