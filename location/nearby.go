@@ -42,14 +42,7 @@ const (
 // is what keeps it fast among 100,000 technicians. A technician whose fix
 // went stale counts for at most StaleAfter plus SweepInterval.
 func (s *Service) NearbyTechnicians(ctx context.Context, q TechQuery) ([]api.NearbyTechnician, error) {
-	if err := checkPoint("centre", q.Lat, q.Lon); err != nil {
-		return nil, err
-	}
-	radius, err := s.checkRadius(q.RadiusM)
-	if err != nil {
-		return nil, err
-	}
-	k, err := checkK(q.K)
+	radius, k, err := s.checkNearby(q.Lat, q.Lon, q.RadiusM, q.K)
 	if err != nil {
 		return nil, err
 	}

@@ -153,6 +153,20 @@ func (s *Service) checkRadius(r float64) (float64, error) {
 	return r, nil
 }
 
+// checkNearby checks a nearby query's centre, radius and k, and returns
+// the radius and k with their defaults applied.
+func (s *Service) checkNearby(lat, lon, radiusM float64, k int) (float64, int, error) {
+	if err := checkPoint("centre", lat, lon); err != nil {
+		return 0, 0, err
+	}
+	radius, err := s.checkRadius(radiusM)
+	if err != nil {
+		return 0, 0, err
+	}
+	k, err = checkK(k)
+	return radius, k, err
+}
+
 // checkK returns k (0: DefaultK) or refuses it.
 func checkK(k int) (int, error) {
 	switch {

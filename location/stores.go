@@ -152,14 +152,7 @@ type StoreQuery struct {
 // NearbyStores returns up to K stores within RadiusM that can serve the
 // query, nearest first, with their distance and whether they are open.
 func (s *Service) NearbyStores(ctx context.Context, q StoreQuery) ([]api.NearbyStore, error) {
-	if err := checkPoint("centre", q.Lat, q.Lon); err != nil {
-		return nil, err
-	}
-	radius, err := s.checkRadius(q.RadiusM)
-	if err != nil {
-		return nil, err
-	}
-	k, err := checkK(q.K)
+	radius, k, err := s.checkNearby(q.Lat, q.Lon, q.RadiusM, q.K)
 	if err != nil {
 		return nil, err
 	}
