@@ -1,9 +1,7 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"time"
@@ -140,29 +138,9 @@ func opInTx(o state.Op, now time.Time) (func(tx *bolt.Tx) error, error) {
 // zremRangeInTx removes up to limit (0: all) members of idx with a score
 // in [lo, hi], lowest first.
 func zremRangeInTx(tx *bolt.Tx, idx []byte, lo, hi float64, limit int) error {
-	root, members, scores, err := indexBuckets(tx, idx, false)
-	if err != nil || root == nil || lo > hi {
-		return err
-	}
-	// Collect first: deleting under a bbolt cursor skips keys.
-	var keys [][]byte
-	c := scores.Cursor()
-	for k, _ := c.Seek(binary.BigEndian.AppendUint64(nil, sortable(lo))); k != nil; k, _ = c.Next() {
-		if binary.BigEndian.Uint64(k) > sortable(hi) || limit > 0 && len(keys) == limit {
-			break
-		}
-		keys = append(keys, bytes.Clone(k))
-	}
-	for _, k := range keys {
-		if err := scores.Delete(k); err != nil {
-			return err
-		}
-		if err := members.Delete(k[8:]); err != nil {
-			return err
-		}
-	}
-	if len(keys) == 0 {
+	if lo > hi {
 		return nil
 	}
-	return addCount(tx, idx, root, -int64(len(keys)))
+	_, err := popRange(openIndex(tx, idx), sortable(lo), sortable(hi), limit)
+	return err
 }

@@ -17,18 +17,28 @@ const maxBatch = 512
 // transaction holding fn is durable, in commit order: it updates memory
 // (geo index, waiters) so memory never runs ahead of, or out of order
 // with, the file.
+//
+// A write with appends set instead of fn is an indexed append
+// (XAddIndexed): the committer merges a run of them into one step
+// (appendRun), which is where a busy ticket stream spends its time.
 type write struct {
-	fn    func(tx *bolt.Tx) error
-	after func()
-	done  chan error
+	fn      func(tx *bolt.Tx) error
+	appends *indexedAppend
+	after   func()
+	done    chan error
 }
 
 // update queues fn (and after) for the committer and waits until it is
-// durable. Once queued, the write is waited for even if ctx ends: it will
-// commit anyway, and reporting a cancellation for a write that happened
-// would make a caller retry a claim it already holds.
+// durable.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error, after func()) error {
-	w := &write{fn: fn, after: after, done: make(chan error, 1)}
+	return s.queue(ctx, &write{fn: fn, after: after, done: make(chan error, 1)})
+}
+
+// queue hands w to the committer and waits until it is durable. Once
+// queued, the write is waited for even if ctx ends: it will commit
+// anyway, and reporting a cancellation for a write that happened would
+// make a caller retry a claim it already holds.
+func (s *Store) queue(ctx context.Context, w *write) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
@@ -98,11 +108,27 @@ func (s *Store) tryCommit(batch []*write) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("embedded: begin: %w", err)
 	}
-	for i, w := range batch {
-		if err := run(w.fn, tx); err != nil {
+	for i := 0; i < len(batch); {
+		if batch[i].appends == nil {
+			if err := run(batch[i].fn, tx); err != nil {
+				_ = tx.Rollback()
+				return i, err
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(batch) && batch[j].appends != nil {
+			j++
+		}
+		appends := batch[i:j]
+		if err := run(func(tx *bolt.Tx) error { return appendRun(tx, appends) }, tx); err != nil {
+			// Only the unexpected (a full disk, a corrupt bucket) fails
+			// here; blaming the run's first write lets the rest retry.
 			_ = tx.Rollback()
 			return i, err
 		}
+		i = j
 	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("embedded: commit: %w", err)

@@ -12,16 +12,41 @@ import (
 	"github.com/switchboard/switchboard/state"
 )
 
-// An ordered index is a bucket under bucketIndex holding two buckets and
-// a count: "m" maps member -> score (8 bytes) for ZScore and updates, "s"
-// holds sortable(score)+member -> nothing, so a cursor walks members in
-// the contract's order (score, then member byte-wise) and a range is a
-// seek plus a scan. The count makes ZCard O(1).
+// An ordered index lives in three top-level buckets that all indexes
+// share, its keys in each prefixed by ixPrefix(name):
+//
+//   - "ixm": prefix+member -> score (8 bytes), for ZScore and updates;
+//   - "ixs": prefix+sortable(score)+member -> nothing, so a cursor walks
+//     members in the contract's order (score, then member byte-wise) and
+//     a range is a seek plus a scan;
+//   - "ixn": name -> member count (8 bytes), so ZCard is O(1). An index
+//     exists while it has a count.
+//
+// A member in stream-ID form ("ms-seq", as state.IDMember writes it)
+// whose score is its millisecond, which is every timeline entry
+// XAddIndexed writes, has no "ixm" key: its score is in its name
+// (implicitScore), and its "ixs" key is found from that. This halves
+// the pages a commit of timeline entries writes.
+//
+// Shared trees rather than a bucket per index, because a bbolt bucket is
+// a B-tree of its own: a commit that appended to the timelines of 100
+// tickets rewrote each timeline's root page, both its trees' branch and
+// tail pages, and the parent's page naming it, about 11 pages (44 KiB)
+// per ticket. In shared trees it rewrites about the tail leaf of each
+// timeline in two trees; see BenchmarkAppend in ticket/.
 var (
-	idxMembers = []byte("m")
-	idxScores  = []byte("s")
-	idxCount   = []byte("n")
+	bucketIxMembers = []byte("ixm")
+	bucketIxScores  = []byte("ixs")
+	bucketIxCounts  = []byte("ixn")
 )
+
+// ixPrefix is the prefix of index name's keys: its length (2 bytes),
+// then the name, so no index's prefix is the start of another's.
+func ixPrefix(name []byte) []byte {
+	p := make([]byte, 2, 2+len(name))
+	binary.BigEndian.PutUint16(p, uint16(len(name)))
+	return append(p, name...)
+}
 
 // sortable encodes f so that byte order is numeric order: flip all bits
 // of negatives, only the sign bit of positives (and -0 is taken as +0,
@@ -44,61 +69,156 @@ func unsortable(u uint64) float64 {
 	return math.Float64frombits(^u)
 }
 
-func scoreKey(score float64, member []byte) []byte {
-	k := make([]byte, 8+len(member))
-	binary.BigEndian.PutUint64(k, sortable(score))
-	copy(k[8:], member)
-	return k
-}
-
 func f64(b []byte) float64    { return math.Float64frombits(binary.BigEndian.Uint64(b)) }
 func putF64(f float64) []byte { return binary.BigEndian.AppendUint64(nil, math.Float64bits(f)) }
 
-// indexBuckets returns the member and score buckets of index, creating
-// them if create is set; nil if the index does not exist.
-func indexBuckets(tx *bolt.Tx, index []byte, create bool) (root, members, scores *bolt.Bucket, err error) {
-	top := tx.Bucket(bucketIndex)
-	if root = top.Bucket(index); root == nil {
-		if !create {
-			return nil, nil, nil, nil
-		}
-		if root, err = top.CreateBucket(index); err != nil {
-			return nil, nil, nil, err
-		}
-		if _, err = root.CreateBucket(idxMembers); err != nil {
-			return nil, nil, nil, err
-		}
-		if _, err = root.CreateBucket(idxScores); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	members, scores = root.Bucket(idxMembers), root.Bucket(idxScores)
-	if create {
-		// Writes mostly land at the end: scores are times (a timeline's
-		// new entry, a ticket's last activity) and a timeline's members
-		// are stream IDs. Full pages on a split, as for the stream itself,
-		// make fewer pages to split and write per commit (about +10%
-		// appended events/s in BenchmarkAppend at 1,024 appenders).
-		members.FillPercent, scores.FillPercent = 1, 1
-	}
-	return root, members, scores, nil
+// ix is one index inside a transaction.
+type ix struct {
+	name                    []byte
+	prefix                  []byte
+	members, scores, counts *bolt.Bucket
 }
 
-func indexCount(root *bolt.Bucket) int64 {
-	if v := root.Get(idxCount); len(v) == 8 {
+func openIndex(tx *bolt.Tx, name []byte) ix {
+	return ix{
+		name:    name,
+		prefix:  ixPrefix(name),
+		members: tx.Bucket(bucketIxMembers),
+		scores:  tx.Bucket(bucketIxScores),
+		counts:  tx.Bucket(bucketIxCounts),
+	}
+}
+
+func (x ix) memberKey(m []byte) []byte {
+	return append(append(make([]byte, 0, len(x.prefix)+len(m)), x.prefix...), m...)
+}
+
+func (x ix) scoreKey(score float64, m []byte) []byte {
+	k := make([]byte, len(x.prefix)+8, len(x.prefix)+8+len(m))
+	copy(k, x.prefix)
+	binary.BigEndian.PutUint64(k[len(x.prefix):], sortable(score))
+	return append(k, m...)
+}
+
+// seek puts c on the first score key of x at or after sortable score u,
+// returning the score and member there, or ok false past x's keys.
+func (x ix) seek(c *bolt.Cursor, u uint64) (score uint64, m []byte, ok bool) {
+	k, _ := c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(x.prefix), u))
+	return x.split(k)
+}
+
+// next moves c to the next score key of x.
+func (x ix) next(c *bolt.Cursor) (score uint64, m []byte, ok bool) {
+	k, _ := c.Next()
+	return x.split(k)
+}
+
+// split splits a score key into its score and member, ok false if k is
+// not one of x's.
+func (x ix) split(k []byte) (score uint64, m []byte, ok bool) {
+	if !bytes.HasPrefix(k, x.prefix) {
+		return 0, nil, false
+	}
+	k = k[len(x.prefix):]
+	return binary.BigEndian.Uint64(k), k[8:], true
+}
+
+func (x ix) count() int64 {
+	if v := x.counts.Get(x.name); len(v) == 8 {
 		return int64(binary.BigEndian.Uint64(v))
 	}
 	return 0
 }
 
-// addCount adjusts the member count, deleting the index when it empties
-// (as Redis deletes empty keys) so dead indexes do not pile up.
-func addCount(tx *bolt.Tx, index []byte, root *bolt.Bucket, delta int64) error {
-	n := indexCount(root) + delta
-	if n <= 0 {
-		return tx.Bucket(bucketIndex).DeleteBucket(index)
+// exists reports whether x has members.
+func (x ix) exists() bool { return x.counts.Get(x.name) != nil }
+
+// addCount adjusts the member count, dropping it when it reaches zero (as
+// Redis deletes empty keys).
+func (x ix) addCount(delta int64) error {
+	if delta == 0 {
+		return nil
 	}
-	return root.Put(idxCount, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	n := x.count() + delta
+	if n <= 0 {
+		return x.counts.Delete(x.name)
+	}
+	return x.counts.Put(x.name, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// score returns m's score, ok false if m is not a member; explicit says
+// whether m has an "ixm" key.
+func (x ix) score(m []byte) (score float64, ok, explicit bool) {
+	if v := x.members.Get(x.memberKey(m)); v != nil {
+		return f64(v), true, true
+	}
+	score, ok = implicitScore(m)
+	if !ok {
+		return 0, false, false
+	}
+	k := x.scoreKey(score, m)
+	found, _ := x.scores.Cursor().Seek(k)
+	return score, bytes.Equal(found, k), false
+}
+
+// set sets m's score and reports whether m is new (the caller keeps the
+// count, so a run of sets updates it once).
+func (x ix) set(m []byte, score float64) (added bool, err error) {
+	old, ok, explicit := x.score(m)
+	if ok && old == score {
+		return false, nil
+	}
+	if ok {
+		if err := x.scores.Delete(x.scoreKey(old, m)); err != nil {
+			return false, err
+		}
+	}
+	if implied, is := implicitScore(m); is && implied == score {
+		if explicit {
+			err = x.members.Delete(x.memberKey(m))
+		}
+	} else {
+		err = x.members.Put(x.memberKey(m), putF64(score))
+	}
+	if err != nil {
+		return false, err
+	}
+	return !ok, x.scores.Put(x.scoreKey(score, m), nil)
+}
+
+// remove deletes m (known to have score) from both trees; the caller
+// keeps the count.
+func (x ix) remove(m []byte, score float64) error {
+	if err := x.scores.Delete(x.scoreKey(score, m)); err != nil {
+		return err
+	}
+	return x.members.Delete(x.memberKey(m))
+}
+
+// implicitScore is the score a member in stream-ID form ("ms-seq")
+// carries in its name: its millisecond.
+func implicitScore(m []byte) (float64, bool) {
+	dash := bytes.IndexByte(m, '-')
+	ms, ok := digits(m[:max(dash, 0)])
+	if _, seqOK := digits(m[dash+1:]); dash < 0 || !ok || !seqOK {
+		return 0, false
+	}
+	return float64(ms), true
+}
+
+// digits parses a non-empty run of decimal digits that fits a uint64.
+func digits(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 // ZAdd sets the score of member.
@@ -121,21 +241,12 @@ func (s *Store) ZAdd(ctx context.Context, index, member string, score float64) e
 
 // zaddInTx sets member's score in index inside tx.
 func zaddInTx(tx *bolt.Tx, idx, m []byte, score float64) error {
-	root, members, scores, err := indexBuckets(tx, idx, true)
-	if err != nil {
+	x := openIndex(tx, idx)
+	added, err := x.set(m, score)
+	if err != nil || !added {
 		return err
 	}
-	if old := members.Get(m); old != nil {
-		if err := scores.Delete(scoreKey(f64(old), m)); err != nil {
-			return err
-		}
-	} else if err := addCount(tx, idx, root, 1); err != nil {
-		return err
-	}
-	if err := members.Put(m, putF64(score)); err != nil {
-		return err
-	}
-	return scores.Put(scoreKey(score, m), nil)
+	return x.addCount(1)
 }
 
 // ZRem removes member and reports whether it was there.
@@ -146,23 +257,15 @@ func (s *Store) ZRem(ctx context.Context, index, member string) (bool, error) {
 	idx, m := []byte(index), []byte(member)
 	var removed bool
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		removed = false
-		root, members, scores, err := indexBuckets(tx, idx, false)
-		if err != nil || root == nil {
-			return err
-		}
-		old := members.Get(m)
-		if old == nil {
+		x := openIndex(tx, idx)
+		old, ok, _ := x.score(m)
+		if removed = ok; !ok {
 			return nil
 		}
-		removed = true
-		if err := scores.Delete(scoreKey(f64(old), m)); err != nil {
+		if err := x.remove(m, old); err != nil {
 			return err
 		}
-		if err := members.Delete(m); err != nil {
-			return err
-		}
-		return addCount(tx, idx, root, -1)
+		return x.addCount(-1)
 	}, nil)
 	if err != nil {
 		return false, fmt.Errorf("embedded: zrem: %w", err)
@@ -177,15 +280,10 @@ func (s *Store) ZScore(ctx context.Context, index, member string) (float64, erro
 	}
 	var score float64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		root, members, _, _ := indexBuckets(tx, []byte(index), false)
-		if root == nil {
+		var ok bool
+		if score, ok, _ = openIndex(tx, []byte(index)).score([]byte(member)); !ok {
 			return state.ErrNotFound
 		}
-		v := members.Get([]byte(member))
-		if v == nil {
-			return state.ErrNotFound
-		}
-		score = f64(v)
 		return nil
 	})
 	if err != nil {
@@ -201,9 +299,7 @@ func (s *Store) ZCard(ctx context.Context, index string) (int64, error) {
 	}
 	var n int64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if root, _, _, _ := indexBuckets(tx, []byte(index), false); root != nil {
-			n = indexCount(root)
-		}
+		n = openIndex(tx, []byte(index)).count()
 		return nil
 	})
 	if err != nil {
@@ -228,38 +324,38 @@ func (s *Store) ZRange(ctx context.Context, index string, opt state.RangeOptions
 	}
 	var out []state.ScoredMember
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		root, _, scores, _ := indexBuckets(tx, []byte(index), false)
-		if root == nil || opt.Min > opt.Max {
+		x := openIndex(tx, []byte(index))
+		if opt.Min > opt.Max {
 			return nil
 		}
 		lo, hi := sortable(opt.Min), sortable(opt.Max)
-		c := scores.Cursor()
+		c := x.scores.Cursor()
 		var k []byte
 		var next func() ([]byte, []byte)
 		if opt.Reverse {
 			// Seek past every key with score hi, then step back: hi+1
 			// cannot overflow, since no non-NaN float encodes to 2^64-1.
-			if k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, hi+1)); k == nil {
+			if k, _ = c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(x.prefix), hi+1)); k == nil {
 				k, _ = c.Last()
 			} else {
 				k, _ = c.Prev()
 			}
 			next = c.Prev
 		} else {
-			k, _ = c.Seek(binary.BigEndian.AppendUint64(nil, lo))
+			k, _ = c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(x.prefix), lo))
 			next = c.Next
 		}
 		skip := opt.Offset
 		for ; k != nil; k, _ = next() {
-			u := binary.BigEndian.Uint64(k)
-			if u < lo || u > hi {
+			u, m, ok := x.split(k)
+			if !ok || u < lo || u > hi {
 				break
 			}
 			if skip > 0 {
 				skip--
 				continue
 			}
-			out = append(out, state.ScoredMember{Member: string(k[8:]), Score: unsortable(u)})
+			out = append(out, state.ScoredMember{Member: string(m), Score: unsortable(u)})
 			if opt.Limit > 0 && len(out) == opt.Limit {
 				break
 			}
@@ -292,29 +388,9 @@ func (s *Store) ZPopMin(ctx context.Context, index string, n int) ([]state.Score
 	var out []state.ScoredMember
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		root, members, scores, err := indexBuckets(tx, idx, false)
-		if err != nil || root == nil {
-			return err
-		}
-		// Collect first: deleting under a bbolt cursor skips keys.
-		var keys [][]byte
-		c := scores.Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < n; k, _ = c.Next() {
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			if err := scores.Delete(k); err != nil {
-				return err
-			}
-			if err := members.Delete(k[8:]); err != nil {
-				return err
-			}
-			out = append(out, state.ScoredMember{Member: string(k[8:]), Score: unsortable(binary.BigEndian.Uint64(k))})
-		}
-		if len(keys) == 0 {
-			return nil
-		}
-		return addCount(tx, idx, root, -int64(len(keys)))
+		var err error
+		out, err = popRange(openIndex(tx, idx), 0, math.MaxUint64, n)
+		return err
 	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: zpopmin: %w", err)
@@ -322,9 +398,36 @@ func (s *Store) ZPopMin(ctx context.Context, index string, n int) ([]state.Score
 	return out, nil
 }
 
+// popRange removes up to limit (0: all) members of x whose sortable
+// score is in [lo, hi], lowest first, and returns them.
+func popRange(x ix, lo, hi uint64, limit int) ([]state.ScoredMember, error) {
+	// Collect first: deleting under a bbolt cursor skips keys.
+	var out []state.ScoredMember
+	c := x.scores.Cursor()
+	for u, m, ok := x.seek(c, lo); ok && u <= hi; u, m, ok = x.next(c) {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, state.ScoredMember{Member: string(m), Score: unsortable(u)})
+	}
+	for _, sm := range out {
+		if err := x.remove([]byte(sm.Member), sm.Score); err != nil {
+			return nil, err
+		}
+	}
+	return out, x.addCount(-int64(len(out)))
+}
+
 func checkIndex(index, member string) error {
 	if err := checkName("index", index); err != nil {
 		return err
 	}
-	return checkName("member", member)
+	if err := checkName("member", member); err != nil {
+		return err
+	}
+	// Both go into one key of the shared trees (see ixPrefix).
+	if len(index)+len(member) > maxNameLen {
+		return fmt.Errorf("%w: index and member longer than %d bytes together", state.ErrInvalidArgument, maxNameLen)
+	}
+	return nil
 }

@@ -26,7 +26,6 @@ var errClosed = fmt.Errorf("embedded: %w", state.ErrClosed)
 var (
 	bucketKV      = []byte("kv")      // key -> expiry(8) + value
 	bucketKVExp   = []byte("kvexp")   // expiry(8) + key -> nothing, for the sweeper
-	bucketIndex   = []byte("index")   // index name -> bucket, see index.go
 	bucketStreams = []byte("streams") // stream name -> bucket, see stream.go
 	bucketGeo     = []byte("geo")     // set name -> bucket member -> lat(8) lon(8)
 )
@@ -142,7 +141,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		hub:      hub{channels: make(map[string]map[*subscription]struct{}), all: make(map[*subscription]struct{})},
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKV, bucketKVExp, bucketIndex, bucketStreams, bucketGeo} {
+		for _, b := range [][]byte{bucketKV, bucketKVExp, bucketIxMembers, bucketIxScores, bucketIxCounts, bucketStreams, bucketGeo} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -151,6 +150,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded: create buckets: %w", err)
+	}
+	if err := migrateIndexes(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("embedded: move indexes to the shared trees: %w", err)
 	}
 	if err := s.loadGeo(); err != nil {
 		db.Close()

@@ -151,7 +151,11 @@ func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state
 	}
 	for _, e := range entries {
 		for _, ie := range e.Indexes {
-			if err := checkIndex(ie.Index, "x"); err != nil {
+			m := ie.Member
+			if m == "" {
+				m = state.IDMember(state.ID{Ms: math.MaxUint64, Seq: math.MaxUint64}) // the longest an ID member can be
+			}
+			if err := checkIndex(ie.Index, m); err != nil {
 				return nil, err
 			}
 		}
@@ -159,25 +163,9 @@ func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state
 	if len(entries) == 0 {
 		return []string{}, s.Ping(ctx)
 	}
-	name := []byte(stream)
-	ids := make([]state.ID, len(entries))
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		for i, e := range entries {
-			if err := appendInTx(tx, name, [][]byte{e.Value}, ids[i:i+1]); err != nil {
-				return err
-			}
-			for _, ie := range e.Indexes {
-				m := ie.Member
-				if m == "" {
-					m = state.IDMember(ids[i])
-				}
-				if err := zaddInTx(tx, []byte(ie.Index), []byte(m), float64(ids[i].Ms)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}, func() { s.streams.wake(stream) })
+	a := &indexedAppend{stream: stream, entries: entries, ids: make([]state.ID, len(entries))}
+	err := s.queue(ctx, &write{appends: a, after: func() { s.streams.wake(stream) }, done: make(chan error, 1)})
+	ids := a.ids
 	if err != nil {
 		return nil, fmt.Errorf("embedded: xadd indexed: %w", err)
 	}
