@@ -29,14 +29,16 @@ func ixQueue(q string) string         { return "ix:queue:" + q }
 func ixTechnician(tech string) string { return "ix:tech:" + tech }
 
 // Service is the ticket stream on the state seam. It is safe for
-// concurrent use and holds no state of its own: any number of gateway
-// nodes may run one over the same backend.
+// concurrent use and holds no state of its own beyond a cache checked
+// against the store: any number of gateway nodes may run one over the
+// same backend.
 type Service struct {
 	st            state.Store
 	log           *slog.Logger
 	now           func() time.Time
 	ingestSecrets map[string]string
 	appended      appendCounters
+	decoded       decodedTickets
 }
 
 // Option configures a Service.
@@ -86,10 +88,14 @@ func (s *Service) loadTicket(ctx context.Context, id string) (*api.Ticket, []byt
 	if err != nil {
 		return nil, nil, err
 	}
+	if t, ok := s.decoded.get(id, raw); ok {
+		return t, raw, nil
+	}
 	var t api.Ticket
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return nil, nil, fmt.Errorf("ticket %s: corrupt record: %w", id, err)
 	}
+	s.decoded.put(id, raw, t)
 	return &t, raw, nil
 }
 

@@ -345,3 +345,30 @@ func TestFollowUpFiresExactlyOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestAppendSeesTicketChangedByAnotherNode: node A appends to a ticket
+// (and so has it decoded), node B changes its queue and status, and A's
+// next event carries B's values: A's decoded copy is not used once the
+// stored record differs.
+func TestAppendSeesTicketChangedByAnotherNode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		a, other := ticket.New(b.st), ticket.New(b.node(t))
+		tk, err := a.Open(ctx, alice, api.OpenTicketRequest{Subject: "oven"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := api.Event{TicketID: tk.ID, Type: api.EventMessage, Payload: raw(t, api.MessagePayload{Text: "hello"})}
+		if ev, err := a.Append(ctx, msg); err != nil || ev.Queue != tk.Queue {
+			t.Fatalf("first append: %+v, %v", ev, err)
+		}
+		queue, status := "ovens", api.StatusPending
+		if _, err := other.Update(ctx, agent, tk.ID, api.UpdateTicketRequest{Queue: &queue, Status: &status}); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := a.Append(ctx, msg)
+		if err != nil || ev.Queue != queue || ev.Status != status {
+			t.Fatalf("append after the change: queue %q status %q, %v; want %q %q", ev.Queue, ev.Status, err, queue, status)
+		}
+	})
+}

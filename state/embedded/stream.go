@@ -143,6 +143,10 @@ func appendInTx(tx *bolt.Tx, name []byte, values [][]byte, ids []state.ID) error
 	return writeMeta(sb, meta)
 }
 
+// longestIDMember is as long as an ID member can be, to check the room an
+// index entry of XAddIndexed needs.
+var longestIDMember = state.IDMember(state.ID{Ms: math.MaxUint64, Seq: math.MaxUint64})
+
 // XAddIndexed appends entries and sets their index entries in one
 // transaction: one commit, and never one without the other.
 func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state.IndexedEntry) ([]string, error) {
@@ -153,7 +157,7 @@ func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state
 		for _, ie := range e.Indexes {
 			m := ie.Member
 			if m == "" {
-				m = state.IDMember(state.ID{Ms: math.MaxUint64, Seq: math.MaxUint64}) // the longest an ID member can be
+				m = longestIDMember
 			}
 			if err := checkIndex(ie.Index, m); err != nil {
 				return nil, err
