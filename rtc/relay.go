@@ -221,7 +221,12 @@ func (rm *room) handle(env envelope) error {
 	case sigLeave:
 		rm.mu.Lock()
 		if p := rm.bySession[from.Session]; p != nil {
-			p.at.CompareAndSwap(p.at.Load(), nil)
+			// Only if the party is still reached through this session:
+			// after a reconnect the old session closes late, and must
+			// not cut the party off from the new one.
+			if at := p.at.Load(); at != nil && *at == from {
+				p.at.CompareAndSwap(at, nil)
+			}
 			delete(rm.bySession, from.Session)
 		}
 		rm.mu.Unlock()
