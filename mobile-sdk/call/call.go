@@ -4,8 +4,8 @@
 // hang-up, and reconnect after a network change (ICE restart).
 //
 // Unlike package sdk it imports pion and a WebSocket client, so it is not
-// part of the gomobile-bindable surface yet: a bindable wrapper (tracks as
-// callbacks of encoded frames) is a later step.
+// gomobile-bindable itself: package mobilecall is its bindable face
+// (tracks as encoded frames in and listener callbacks out).
 package call
 
 import (

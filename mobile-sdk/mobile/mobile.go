@@ -48,6 +48,13 @@ func NewClient(baseURL string, store TokenStore) (*Client, error) {
 	return &Client{c: c}, nil
 }
 
+// SDK is the Go client underneath, for Go wrappers bound beside this
+// package (mobilecall) so they share its token refresh: two clients
+// refreshing one refresh token at once would look like theft to the
+// gateway and sign the user out. gomobile skips this method (*sdk.Client
+// does not bind), so apps never see it.
+func (c *Client) SDK() *sdk.Client { return c.c }
+
 // Me is the signed-in user.
 type Me struct {
 	Subject string
