@@ -4,8 +4,9 @@
 //
 // Layout. Everything durable lives in bbolt buckets: key/values (value
 // prefixed by its expiry) with an expiry index for the sweeper, ordered
-// indexes (member->score plus a score-ordered key for range scans),
-// streams (entries by big-endian ID, a meta record with length and last
+// indexes (three trees all indexes share, keys prefixed by the index's
+// name: member->score, a score-ordered key for range scans, and counts;
+// see index.go), streams (entries by big-endian ID, a meta record with length and last
 // ID) with their consumer groups (last-delivered ID and pending entries),
 // and geo points. What is only fast in memory is rebuilt or kept there:
 // an octree over the geo points, rebuilt at Open, and Incr counters,
@@ -14,7 +15,9 @@
 // Writes. Every write goes through one committer goroutine that packs all
 // writes queued while the previous commit was fsyncing into the next bbolt
 // transaction (group commit). A returned write is durable, a lone writer
-// pays one commit, and many concurrent writers share them.
+// pays one commit, and many concurrent writers share them. Indexed
+// appends queued back to back are merged (append.go): each index position
+// they touch is written once per commit.
 //
 // Pub/sub is in process: each subscriber has a bounded channel and loses
 // messages when it is full, so a slow subscriber never blocks a publisher
