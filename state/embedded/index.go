@@ -77,16 +77,28 @@ type ix struct {
 	name                    []byte
 	prefix                  []byte
 	members, scores, counts *bolt.Bucket
+	// mc and sc look keys up in members and scores: one cursor each,
+	// repositioned by every lookup, rather than one made per Get (a
+	// commit of appends does thousands of lookups).
+	mc, sc *bolt.Cursor
 }
 
 func openIndex(tx *bolt.Tx, name []byte) ix {
-	return ix{
+	x := ix{
 		name:    name,
 		prefix:  ixPrefix(name),
 		members: tx.Bucket(bucketIxMembers),
 		scores:  tx.Bucket(bucketIxScores),
 		counts:  tx.Bucket(bucketIxCounts),
 	}
+	x.mc, x.sc = x.members.Cursor(), x.scores.Cursor()
+	return x
+}
+
+// has looks k up with c, returning its value and whether it is there.
+func has(c *bolt.Cursor, k []byte) ([]byte, bool) {
+	found, v := c.Seek(k)
+	return v, bytes.Equal(found, k)
 }
 
 func (x ix) memberKey(m []byte) []byte {
@@ -149,16 +161,15 @@ func (x ix) addCount(delta int64) error {
 // score returns m's score, ok false if m is not a member; explicit says
 // whether m has an "ixm" key.
 func (x ix) score(m []byte) (score float64, ok, explicit bool) {
-	if v := x.members.Get(x.memberKey(m)); v != nil {
+	if v, ok := has(x.mc, x.memberKey(m)); ok {
 		return f64(v), true, true
 	}
 	score, ok = implicitScore(m)
 	if !ok {
 		return 0, false, false
 	}
-	k := x.scoreKey(score, m)
-	found, _ := x.scores.Cursor().Seek(k)
-	return score, bytes.Equal(found, k), false
+	_, ok = has(x.sc, x.scoreKey(score, m))
+	return score, ok, false
 }
 
 // set sets m's score and reports whether m is new (the caller keeps the
