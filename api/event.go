@@ -109,8 +109,8 @@ type CallEndedPayload struct {
 	HungUpBy        string `json:"hung_up_by"`
 	// RecordingNode, set when the call was recorded (the customer
 	// consented), is the gateway node whose --record-dir holds the
-	// recording in the call's directory (one Ogg or IVF file per party
-	// and track), kept for --record-retention.
+	// recording in the call's directory (one WebM file per party), kept
+	// for --record-retention.
 	RecordingNode string `json:"recording_node,omitempty"`
 }
 

@@ -4,16 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+	"github.com/at-wat/ebml-go"
+	"github.com/at-wat/ebml-go/webm"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
@@ -22,76 +22,64 @@ import (
 	"github.com/switchboard/switchboard/rtc"
 )
 
-// checkOgg parses a recorded Opus track: the Opus ID header, pages with
-// valid checksums to the end, and an end-of-stream mark (the file was
-// finished, not cut off).
-func checkOgg(path string) (pages int, err error) {
+// recordedWebM is a party's recording as ebml-go reads it back.
+type recordedWebM struct {
+	Header  webm.EBMLHeader `ebml:"EBML"`
+	Segment webm.Segment    `ebml:"Segment"`
+}
+
+// recordedTrack sums up one track of a recording.
+type recordedTrack struct {
+	codec       string
+	blocks      int
+	first, last int64 // block times, ms from the file's start
+	firstKey    bool
+}
+
+// readRecording parses a party's WebM recording: it must be finished (its
+// duration written at the end of the call), and each track's blocks must
+// never go back in time.
+func readRecording(path string) (map[uint64]*recordedTrack, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	r, head, err := oggreader.NewWith(bytes.NewReader(raw))
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
+	var doc recordedWebM
+	if err := ebml.Unmarshal(bytes.NewReader(raw), &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if head.SampleRate != 48000 || head.Channels != 2 {
-		return 0, fmt.Errorf("%s: Opus head %+v", path, head)
+	if doc.Header.DocType != "webm" || doc.Segment.Info.Duration <= 0 {
+		return nil, fmt.Errorf("%s: doc type %q, duration %v: not a finished WebM file", path, doc.Header.DocType, doc.Segment.Info.Duration)
 	}
-	var granule uint64
-	for {
-		_, ph, err := r.ParseNextPage()
-		if errors.Is(err, io.EOF) {
-			break
+	tracks := map[uint64]*recordedTrack{}
+	for _, e := range doc.Segment.Tracks.TrackEntry {
+		tracks[e.TrackNumber] = &recordedTrack{codec: e.CodecID}
+	}
+	for _, c := range doc.Segment.Cluster {
+		for _, b := range c.SimpleBlock {
+			tr := tracks[b.TrackNumber]
+			if tr == nil {
+				return nil, fmt.Errorf("%s: a block of track %d, not in the header", path, b.TrackNumber)
+			}
+			at := int64(c.Timecode) + int64(b.Timecode)
+			if tr.blocks == 0 {
+				tr.first, tr.firstKey = at, b.Keyframe
+			} else if at < tr.last {
+				return nil, fmt.Errorf("%s: track %d goes back from %d ms to %d ms", path, b.TrackNumber, tr.last, at)
+			}
+			tr.last = at
+			tr.blocks++
 		}
-		if err != nil {
-			return pages, fmt.Errorf("%s: page %d: %w", path, pages, err)
-		}
-		pages++
-		granule = ph.GranulePosition
 	}
-	last := bytes.LastIndex(raw, []byte("OggS"))
-	if pages < 3 || granule == 0 || last < 0 || raw[last+5]&0x04 == 0 {
-		return pages, fmt.Errorf("%s: %d pages, granule %d, not finished with end of stream", path, pages, granule)
-	}
-	return pages, nil
+	return tracks, nil
 }
 
-// checkIVF parses a recorded VP8 track: the IVF header says VP80 and holds
-// the frame count written when the file was finished, and every frame is
-// there.
-func checkIVF(path string) (frames int, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r, head, err := ivfreader.NewWith(f)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	if head.FourCC != "VP80" || head.NumFrames == 0 {
-		return 0, fmt.Errorf("%s: IVF header %+v (not finished?)", path, head)
-	}
-	for {
-		_, _, err := r.ParseNextFrame()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return frames, fmt.Errorf("%s: frame %d: %w", path, frames, err)
-		}
-		frames++
-	}
-	if frames != int(head.NumFrames) {
-		return frames, fmt.Errorf("%s: header says %d frames, file holds %d", path, head.NumFrames, frames)
-	}
-	return frames, nil
-}
-
-// Recording happens only with the customer's consent: a call placed with
-// recording_consent leaves each party's Opus as Ogg and VP8 as IVF under
-// --record-dir, finished and parseable once the call ends; a call without
-// it leaves nothing.
+// Recording happens only with the customer's consent: a video call placed
+// with recording_consent leaves one WebM file per party under
+// --record-dir, caller.webm and agent.webm, each with the party's Opus
+// and VP8 tracks in sync, finished once the call ends; a supervisor
+// listening in (and talking) is not recorded; a call without consent
+// leaves nothing.
 func TestCallRecording(t *testing.T) {
 	dir := t.TempDir()
 	e := newCallEnv(t, nil, nil, "node-a", func(c *rtc.Config) { c.Media.RecordDir = dir })
@@ -117,33 +105,115 @@ func TestCallRecording(t *testing.T) {
 	if got, err := e.client(t, "kim", auth.RoleCustomer).Call(context.Background(), cc.ID); err != nil || !got.Recording {
 		t.Fatalf("consented call: %+v %v", got, err)
 	}
+	// A supervisor listens in and renegotiates to add a microphone; what
+	// it sends is not recorded.
+	supSig := dial(t, e.client(t, "sue", auth.RoleAgent, "supervisor"))
+	api0, _ := call.DefaultAPI(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	heard := &marked{byID: map[string]int{}}
+	sc, err := call.Join(ctx, supSig, cc.ID, call.Options{Listen: true, OnTrack: heard.onTrack, API: api0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sc.Close)
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error { // connected: its first offer answered
+		if heard.count("audio") < 10 {
+			return fmt.Errorf("supervisor heard %d packets", heard.count("audio"))
+		}
+		return nil
+	})
+	rtpTrack, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "sue")
+	mic := &boundTrack{TrackLocalStaticRTP: rtpTrack}
+	if _, err := sc.PeerConnection().AddTrack(mic); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Reconnect(ctx, supSig); err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			_ = mic.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: supervisorMarker})
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	// The call goes on for about two seconds of media (50 packets a
+	// second of each kind), the supervisor talking meanwhile.
+	c0, a0 := cm.got.Load(), am.got.Load()
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if cm.got.Load() < c0+200 || am.got.Load() < a0+200 || !mic.bound.Load() {
+			return fmt.Errorf("media: customer %d, agent %d more packets; microphone bound %v", cm.got.Load()-c0, am.got.Load()-a0, mic.bound.Load())
+		}
+		return nil
+	})
 	if err := ac.HangUp(); err != nil {
 		t.Fatal(err)
 	}
 	<-cc.Ended()
 
-	want := map[string]string{"caller-audio-*.ogg": "", "caller-video-*.ivf": "", "agent-audio-*.ogg": "", "agent-video-*.ivf": ""}
+	// The files are finished when the call's media is torn down.
+	recorded := map[string]map[uint64]*recordedTrack{}
 	poll.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
-		for pattern := range want {
-			m, _ := filepath.Glob(filepath.Join(dir, cc.ID, pattern))
-			if len(m) != 1 {
-				return fmt.Errorf("%s: %d files", pattern, len(m))
-			}
-			var n int
-			var err error
-			if filepath.Ext(pattern) == ".ogg" {
-				n, err = checkOgg(m[0])
-			} else {
-				n, err = checkIVF(m[0])
-			}
+		for _, role := range []string{"caller", "agent"} {
+			tracks, err := readRecording(filepath.Join(dir, cc.ID, role+".webm"))
 			if err != nil {
 				return err
 			}
-			want[pattern] = fmt.Sprintf("%s (%d)", filepath.Base(m[0]), n)
+			recorded[role] = tracks
 		}
 		return nil
 	})
-	t.Logf("recorded: %v", want)
+	files, err := os.ReadDir(filepath.Join(dir, cc.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name())
+		if fi, err := f.Info(); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v %v, want 0600", f.Name(), fi.Mode(), err)
+		}
+	}
+	if len(names) != 2 || names[0] != "agent.webm" || names[1] != "caller.webm" {
+		t.Fatalf("the call's recordings are %v, want agent.webm and caller.webm", names)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, cc.ID)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("call directory mode %v %v, want 0700", fi.Mode(), err)
+	}
+	for role, tracks := range recorded {
+		var audio, video *recordedTrack
+		for _, tr := range tracks {
+			switch tr.codec {
+			case "A_OPUS":
+				audio = tr
+			case "V_VP8":
+				video = tr
+			}
+		}
+		if len(tracks) != 2 || audio == nil || video == nil {
+			t.Fatalf("%s: tracks %v, want A_OPUS and V_VP8", role, tracks)
+		}
+		t.Logf("%s: audio %+v, video %+v", role, *audio, *video)
+		if audio.blocks < 50 || video.blocks < 50 {
+			t.Errorf("%s: %d audio and %d video blocks, want a second's worth of each at least", role, audio.blocks, video.blocks)
+		}
+		if !video.firstKey {
+			t.Errorf("%s: the first video block is not a keyframe", role)
+		}
+		da, dv := audio.last-audio.first, video.last-video.first
+		if d := da - dv; d < -1000 || d > 1000 || audio.last-video.last < -1000 || audio.last-video.last > 1000 {
+			t.Errorf("%s: audio lasts %d ms to %d ms, video %d ms to %d ms: out of sync", role, da, audio.last, dv, video.last)
+		}
+	}
 
 	if got, err := e.client(t, "joe", auth.RoleCustomer).Call(context.Background(), plain.ID); err != nil || got.Recording {
 		t.Fatalf("call without consent: %+v %v", got, err)

@@ -73,7 +73,7 @@ func (s *Service) Place(ctx context.Context, u User, req api.PlaceCallRequest) (
 		CallerRole: string(u.Role), Media: req.Media, Skill: skill, State: api.CallQueued,
 		CreatedAt: now}, Node: s.cfg.Node, Watched: true}
 	// Recorded only with the customer's consent, and only on a node that
-	// records (Media.RecordDir): Opus to Ogg, VP8 to IVF (record.go).
+	// records (Media.RecordDir): a WebM file per party (record.go).
 	rec.Recording = req.RecordingConsent && s.cfg.Media.RecordDir != ""
 	raw, _ := json.Marshal(rec)
 	if err := s.st.Set(ctx, keyCall(rec.ID), raw, 0); err != nil {

@@ -69,9 +69,11 @@ type MediaConfig struct {
 	// (and gets no more media) after 20s, inside RFC 7675's 30s consent
 	// lifetime.
 	DisconnectedTimeout, FailedTimeout, KeepAlive time.Duration
-	// RecordDir is where calls whose caller consented are recorded (Opus
-	// to Ogg, VP8 to IVF, one file per party and track, under a directory
-	// per call). Empty means nothing is recorded.
+	// RecordDir is where calls whose caller consented are recorded: one
+	// WebM file per party, RecordDir/<call id>/<role>.webm (caller,
+	// agent; supervisors listening in are not recorded), holding the
+	// party's Opus audio and, on a video call, its VP8 video, in sync.
+	// Empty means nothing is recorded.
 	RecordDir string
 	// RecordRetention is how long a recording is kept: a call's directory
 	// older than this is deleted (recordings are personal data, kept no

@@ -166,6 +166,12 @@ type party struct {
 	lastPLI   atomic.Int64
 	pending   []webrtc.ICECandidateInit
 	grace     *time.Timer
+	// recording is this party's WebM file when the call is recorded,
+	// opened by its first track (record.go); recEnded is set when the
+	// room ends, after which none is opened.
+	recMu     sync.Mutex
+	recording *recording
+	recEnded  bool
 }
 
 const (
@@ -205,6 +211,11 @@ func (rm *room) closeParties() {
 				p.grace.Stop()
 			}
 			_ = p.pc.Close()
+		}
+	}
+	for _, p := range all {
+		if p != nil {
+			p.closeRecording(rm.relay.svc.log)
 		}
 	}
 }
@@ -521,11 +532,7 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote) {
 	}
 	rec := rm.recorder(p, t)
 	if rec != nil {
-		defer func() {
-			if err := rec.close(); err != nil {
-				rm.relay.svc.log.Error("recording not finished", "call", rm.id, "file", rec.path, "err", err)
-			}
-		}()
+		defer rec.release()
 	}
 	buf := make([]byte, mtu)
 	for {
@@ -534,8 +541,7 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote) {
 			return
 		}
 		if rec != nil && !rec.write(buf[:n]) {
-			rm.relay.svc.log.Warn("recording stopped: size bound or write errors", "call", rm.id, "file", rec.path)
-			rec = nil
+			rec = nil // the recording is over; the call goes on
 		}
 		sinks := p.sinks[k].Load()
 		if sinks == nil {
