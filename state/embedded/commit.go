@@ -58,11 +58,27 @@ func (s *Store) queue(ctx context.Context, w *write) error {
 // next one, so batches grow with load without any timer (bbolt's own
 // Batch waits up to 10ms for company, which would cap a lone writer at
 // about 100 commits a second).
+//
+// A committed batch's writers are told by a second goroutine, the
+// notifier, in commit order, while the committer begins the next
+// transaction: waking hundreds of writers was an eighth of the
+// committer's time under load.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	batch := make([]*write, 0, maxBatch)
+	notices := make(chan notice, 2)
+	notified := make(chan struct{})
+	go func() {
+		defer close(notified)
+		for n := range notices {
+			n.deliver()
+		}
+	}()
+	defer func() {
+		close(notices)
+		<-notified
+	}()
 	for w := range s.writes {
-		batch = append(batch[:0], w)
+		batch := append(make([]*write, 0, 64), w)
 	fill:
 		for len(batch) < maxBatch {
 			select {
@@ -75,7 +91,25 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		notices <- s.commit(batch)
+	}
+}
+
+// notice is the outcome of a batch, for its writers.
+type notice struct {
+	batch []*write
+	err   error
+}
+
+// deliver runs the batch's after functions, if it committed, and hands
+// every writer the result. after runs only here, in commit order, so
+// memory never runs ahead of, or out of order with, the file.
+func (n notice) deliver() {
+	for _, w := range n.batch {
+		if n.err == nil && w.after != nil {
+			w.after()
+		}
+		w.done <- n.err
 	}
 }
 
@@ -83,22 +117,20 @@ func (s *Store) commitLoop() {
 // transaction is rolled back, that write gets its error, and the others
 // run again in a fresh transaction (bbolt has no savepoints). Writes
 // return errors only for the unexpected (a full disk, a corrupt bucket):
-// refusals a caller should see, like a missing group, are results.
-func (s *Store) commit(batch []*write) {
+// refusals a caller should see, like a missing group, are results. It
+// returns the outcome for the writes left in the batch.
+func (s *Store) commit(batch []*write) notice {
 	for len(batch) > 0 {
 		failed, err := s.tryCommit(batch)
 		if failed < 0 {
-			for _, w := range batch {
-				if err == nil && w.after != nil {
-					w.after()
-				}
-				w.done <- err
-			}
-			return
+			return notice{batch: batch, err: err}
 		}
+		// A refused write changed nothing, so it may hear before the
+		// writers of batches still with the notifier.
 		batch[failed].done <- err
 		batch = append(batch[:failed], batch[failed+1:]...)
 	}
+	return notice{}
 }
 
 // tryCommit runs batch in one transaction. It returns the index of the
