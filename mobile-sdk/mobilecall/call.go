@@ -171,26 +171,9 @@ func (c *Call) end(cc *call.Call, d time.Duration) error {
 // call and tracks. The gateway keeps the call meanwhile for its reconnect
 // grace (30s by default).
 func (c *Call) Reconnect() error {
-	c.op.Lock()
-	defer c.op.Unlock()
-	cc, err := c.live()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	// A new connection every time: after a network change the old one may
-	// look alive for minutes while what it sends goes nowhere.
-	sig, err := call.Dial(ctx, c.sdk)
-	if err != nil {
-		return wrap(err)
-	}
-	if err := cc.Reconnect(ctx, sig); err != nil {
-		_ = sig.Close()
-		return wrap(err)
-	}
-	c.swap(cc, sig)
-	return nil
+	return c.redial(func(ctx context.Context, cc *call.Call, sig *call.Signaling) (*call.Call, error) {
+		return cc, cc.Reconnect(ctx, sig)
+	})
 }
 
 // Rejoin connects the call again with a new media connection, for when
@@ -198,6 +181,16 @@ func (c *Call) Reconnect() error {
 // gone: the node reached now takes the call over, and the agent's console
 // rejoins there too. A failed Rejoin may be tried again.
 func (c *Call) Rejoin() error {
+	return c.redial(func(ctx context.Context, cc *call.Call, sig *call.Signaling) (*call.Call, error) {
+		return cc.Rejoin(ctx, sig) // closes cc; Rejoining it again joins anew
+	})
+}
+
+// redial opens a new signaling connection (every time: after a network
+// change the old one may look alive for minutes while what it sends goes
+// nowhere), lets connect bring the media back over it, and makes the two
+// the call's, watching the media link when connect made a new one.
+func (c *Call) redial(connect func(context.Context, *call.Call, *call.Signaling) (*call.Call, error)) error {
 	c.op.Lock()
 	defer c.op.Unlock()
 	cc, err := c.live()
@@ -210,13 +203,15 @@ func (c *Call) Rejoin() error {
 	if err != nil {
 		return wrap(err)
 	}
-	nc, err := cc.Rejoin(ctx, sig) // closes cc; Rejoining it again joins anew
+	nc, err := connect(ctx, cc, sig)
 	if err != nil {
 		_ = sig.Close()
 		return wrap(err)
 	}
 	c.swap(nc, sig)
-	c.watch(nc)
+	if nc != cc {
+		c.watch(nc) // after swap: the watcher ignores a connection not the call's
+	}
 	return nil
 }
 
