@@ -280,6 +280,37 @@ func (b *boundTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters
 	return p, err
 }
 
+// supervisorTalks adds a microphone to a listening supervisor's
+// connection, renegotiates, and sends the supervisor's marker on it 50
+// times a second until the test ends. It returns the microphone.
+func supervisorTalks(t *testing.T, ctx context.Context, sc *call.Call, sig *call.Signaling) *boundTrack {
+	t.Helper()
+	rtpTrack, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "sue")
+	mic := &boundTrack{TrackLocalStaticRTP: rtpTrack}
+	if _, err := sc.PeerConnection().AddTrack(mic); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Reconnect(ctx, sig); err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			_ = mic.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: supervisorMarker})
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return mic
+}
+
 // A supervisor listens in: it receives the customer's audio and video and
 // the agent's audio; what it sends (it renegotiates to add a microphone)
 // reaches nobody. Mute state is relayed from the customer to the agent.
@@ -311,30 +342,7 @@ func TestCallSupervisorAndMute(t *testing.T) {
 
 	// The supervisor adds a microphone and renegotiates; the relay takes
 	// the offer but forwards nothing of it.
-	rtpTrack, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "sue")
-	mic := &boundTrack{TrackLocalStaticRTP: rtpTrack}
-	if _, err := sc.PeerConnection().AddTrack(mic); err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Reconnect(ctx, supSig); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			_ = mic.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: supervisorMarker})
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	mic := supervisorTalks(t, ctx, sc, supSig)
 	// The supervisor's packets do leave it: its sender started (the track
 	// was bound to the connection to the relay).
 	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {

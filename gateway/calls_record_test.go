@@ -12,8 +12,6 @@ import (
 
 	"github.com/at-wat/ebml-go"
 	"github.com/at-wat/ebml-go/webm"
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
@@ -123,29 +121,7 @@ func TestCallRecording(t *testing.T) {
 		}
 		return nil
 	})
-	rtpTrack, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "sue")
-	mic := &boundTrack{TrackLocalStaticRTP: rtpTrack}
-	if _, err := sc.PeerConnection().AddTrack(mic); err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Reconnect(ctx, supSig); err != nil {
-		t.Fatal(err)
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			_ = mic.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: supervisorMarker})
-		}
-	}()
-	defer func() { close(stop); <-done }()
+	mic := supervisorTalks(t, ctx, sc, supSig)
 	// The call goes on for about two seconds of media (50 packets a
 	// second of each kind), the supervisor talking meanwhile.
 	c0, a0 := cm.got.Load(), am.got.Load()
