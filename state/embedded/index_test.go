@@ -2,6 +2,9 @@ package embedded
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,5 +63,65 @@ func TestIDMembersInScoreTreeOnly(t *testing.T) {
 		if _, ok := implicitScore([]byte(name)); ok {
 			t.Errorf("%q taken for a stream ID", name)
 		}
+	}
+}
+
+// TestMergedAppends: many XAddIndexed calls at once, so the committer
+// merges them into runs, leave the indexes as writing them one by one
+// would: every entry on its timeline in ID order, and a list member that
+// every entry moves at the score of the newest entry.
+func TestMergedAppends(t *testing.T) {
+	s := openT(t, t.TempDir())
+	ctx := context.Background()
+	const writers, each = 64, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				entry := state.IndexedEntry{Value: []byte("e"), Indexes: []state.IndexEntry{
+					{Index: "tl:all"}, {Index: fmt.Sprintf("tl:%d", w%4)}, {Index: "list", Member: "ticket"}}}
+				if _, err := s.XAddIndexed(ctx, "events", entry); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all, err := s.XRead(ctx, "events", "0", 0, 0)
+	if err != nil || len(all) != writers*each {
+		t.Fatalf("stream holds %d entries, %v; want %d", len(all), err, writers*each)
+	}
+	tl, _ := s.ZRange(ctx, "tl:all", state.RangeOptions{Min: 0, Max: math.Inf(1)})
+	if len(tl) != len(all) {
+		t.Fatalf("timeline holds %d entries, want %d", len(tl), len(all))
+	}
+	for i, e := range all {
+		id, _ := state.ParseID(e.ID)
+		if want := state.IDMember(id); tl[i].Member != want || tl[i].Score != float64(id.Ms) {
+			t.Fatalf("timeline[%d] = %+v, want %s at %d", i, tl[i], want, id.Ms)
+		}
+	}
+	var n int64
+	for i := range 4 {
+		c, _ := s.ZCard(ctx, fmt.Sprintf("tl:%d", i))
+		n += c
+	}
+	if n != int64(len(all)) {
+		t.Fatalf("the four timelines hold %d entries, want %d", n, len(all))
+	}
+	last, _ := state.ParseID(all[len(all)-1].ID)
+	if got, err := s.ZScore(ctx, "list", "ticket"); err != nil || got != float64(last.Ms) {
+		t.Fatalf("list score %v, %v; want the newest entry's %d", got, err, last.Ms)
+	}
+	if c, _ := s.ZCard(ctx, "list"); c != 1 {
+		t.Fatalf("list holds %d members, want 1", c)
 	}
 }
