@@ -87,15 +87,10 @@ func appendRun(tx *bolt.Tx, run []*write) error {
 // setScores sets the scores of many members of index inside tx.
 func setScores(tx *bolt.Tx, idx []byte, set map[string]float64) error {
 	x := openIndex(tx, idx)
-	var added int64
 	for _, m := range slices.Sorted(maps.Keys(set)) {
-		isNew, err := x.set([]byte(m), set[m])
-		if err != nil {
+		if err := x.set([]byte(m), set[m]); err != nil {
 			return err
 		}
-		if isNew {
-			added++
-		}
 	}
-	return x.addCount(added)
+	return x.save()
 }

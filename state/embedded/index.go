@@ -19,14 +19,19 @@ import (
 //   - "ixs": prefix+sortable(score)+member -> nothing, so a cursor walks
 //     members in the contract's order (score, then member byte-wise) and
 //     a range is a seek plus a scan;
-//   - "ixn": name -> member count (8 bytes), so ZCard is O(1). An index
-//     exists while it has a count.
+//   - "ixn": name -> the index's header: its member count (8 bytes), so
+//     ZCard is O(1), and how many of its members are in stream-ID form
+//     but have an "ixm" key (8 bytes; see below). An index exists while
+//     it has a header.
 //
 // A member in stream-ID form ("ms-seq", as state.IDMember writes it)
 // whose score is its millisecond, which is every timeline entry
 // XAddIndexed writes, has no "ixm" key: its score is in its name
 // (implicitScore), and its "ixs" key is found from that: a timeline's
-// new entries dirty one tail page per commit instead of two.
+// new entries dirty one tail page per commit instead of two. Such a
+// member moved to another score gets an "ixm" key, counted in the
+// header; while that count is 0, which it is for every timeline, a
+// stream-ID member is looked up in "ixs" alone.
 //
 // Shared trees rather than a bucket per index, because a bbolt bucket is
 // a B-tree of its own: a commit that appended to the timelines of 100
@@ -73,7 +78,8 @@ func unsortable(u uint64) float64 {
 func f64(b []byte) float64    { return math.Float64frombits(binary.BigEndian.Uint64(b)) }
 func putF64(f float64) []byte { return binary.BigEndian.AppendUint64(nil, math.Float64bits(f)) }
 
-// ix is one index inside a transaction.
+// ix is one index inside a transaction. Its methods that change members
+// change n and idKeys too; save writes them.
 type ix struct {
 	name                    []byte
 	prefix                  []byte
@@ -82,10 +88,14 @@ type ix struct {
 	// repositioned by every lookup, rather than one made per Get (a
 	// commit of appends does thousands of lookups).
 	mc, sc *bolt.Cursor
+	// n is the member count and idKeys the stream-ID members with an
+	// "ixm" key, from the header; dirty says they changed.
+	n, idKeys int64
+	dirty     bool
 }
 
-func openIndex(tx *bolt.Tx, name []byte) ix {
-	x := ix{
+func openIndex(tx *bolt.Tx, name []byte) *ix {
+	x := &ix{
 		name:    name,
 		prefix:  ixPrefix(name),
 		members: tx.Bucket(bucketIxMembers),
@@ -93,6 +103,9 @@ func openIndex(tx *bolt.Tx, name []byte) ix {
 		counts:  tx.Bucket(bucketIxCounts),
 	}
 	x.mc, x.sc = x.members.Cursor(), x.scores.Cursor()
+	if v := x.counts.Get(name); len(v) == 16 {
+		x.n, x.idKeys = int64(binary.BigEndian.Uint64(v)), int64(binary.BigEndian.Uint64(v[8:]))
+	}
 	return x
 }
 
@@ -102,11 +115,11 @@ func has(c *bolt.Cursor, k []byte) ([]byte, bool) {
 	return v, bytes.Equal(found, k)
 }
 
-func (x ix) memberKey(m []byte) []byte {
+func (x *ix) memberKey(m []byte) []byte {
 	return append(append(make([]byte, 0, len(x.prefix)+len(m)), x.prefix...), m...)
 }
 
-func (x ix) scoreKey(score float64, m []byte) []byte {
+func (x *ix) scoreKey(score float64, m []byte) []byte {
 	k := make([]byte, len(x.prefix)+8, len(x.prefix)+8+len(m))
 	copy(k, x.prefix)
 	binary.BigEndian.PutUint64(k[len(x.prefix):], sortable(score))
@@ -115,20 +128,20 @@ func (x ix) scoreKey(score float64, m []byte) []byte {
 
 // seek puts c on the first score key of x at or after sortable score u,
 // returning the score and member there, or ok false past x's keys.
-func (x ix) seek(c *bolt.Cursor, u uint64) (score uint64, m []byte, ok bool) {
+func (x *ix) seek(c *bolt.Cursor, u uint64) (score uint64, m []byte, ok bool) {
 	k, _ := c.Seek(binary.BigEndian.AppendUint64(bytes.Clone(x.prefix), u))
 	return x.split(k)
 }
 
 // next moves c to the next score key of x.
-func (x ix) next(c *bolt.Cursor) (score uint64, m []byte, ok bool) {
+func (x *ix) next(c *bolt.Cursor) (score uint64, m []byte, ok bool) {
 	k, _ := c.Next()
 	return x.split(k)
 }
 
 // split splits a score key into its score and member, ok false if k is
 // not one of x's.
-func (x ix) split(k []byte) (score uint64, m []byte, ok bool) {
+func (x *ix) split(k []byte) (score uint64, m []byte, ok bool) {
 	if !bytes.HasPrefix(k, x.prefix) {
 		return 0, nil, false
 	}
@@ -136,75 +149,88 @@ func (x ix) split(k []byte) (score uint64, m []byte, ok bool) {
 	return binary.BigEndian.Uint64(k), k[8:], true
 }
 
-func (x ix) count() int64 {
-	if v := x.counts.Get(x.name); len(v) == 8 {
-		return int64(binary.BigEndian.Uint64(v))
-	}
-	return 0
-}
-
-// exists reports whether x has members.
-func (x ix) exists() bool { return x.counts.Get(x.name) != nil }
-
-// addCount adjusts the member count, dropping it when it reaches zero (as
-// Redis deletes empty keys).
-func (x ix) addCount(delta int64) error {
-	if delta == 0 {
+// save writes the header if it changed, dropping it when the index has
+// emptied (as Redis deletes empty keys).
+func (x *ix) save() error {
+	if !x.dirty {
 		return nil
 	}
-	n := x.count() + delta
-	if n <= 0 {
+	x.dirty = false
+	if x.n <= 0 {
 		return x.counts.Delete(x.name)
 	}
-	return x.counts.Put(x.name, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 16), uint64(x.n))
+	return x.counts.Put(x.name, binary.BigEndian.AppendUint64(v, uint64(x.idKeys)))
 }
 
-// score returns m's score, ok false if m is not a member; explicit says
-// whether m has an "ixm" key.
-func (x ix) score(m []byte) (score float64, ok, explicit bool) {
-	if v, ok := has(x.mc, x.memberKey(m)); ok {
-		return f64(v), true, true
+// score returns m's score, ok false if m is not a member.
+func (x *ix) score(m []byte) (score float64, ok bool) {
+	implied, idForm := implicitScore(m)
+	if !idForm || x.idKeys > 0 {
+		if v, ok := has(x.mc, x.memberKey(m)); ok {
+			return f64(v), true
+		}
 	}
-	score, ok = implicitScore(m)
-	if !ok {
-		return 0, false, false
+	if !idForm {
+		return 0, false
 	}
-	_, ok = has(x.sc, x.scoreKey(score, m))
-	return score, ok, false
+	_, ok = has(x.sc, x.scoreKey(implied, m))
+	return implied, ok
 }
 
-// set sets m's score and reports whether m is new (the caller keeps the
-// count, so a run of sets updates it once).
-func (x ix) set(m []byte, score float64) (added bool, err error) {
-	old, ok, explicit := x.score(m)
+// set sets m's score.
+func (x *ix) set(m []byte, score float64) error {
+	old, ok := x.score(m)
 	if ok && old == score {
-		return false, nil
+		return nil
 	}
+	implied, idForm := implicitScore(m)
+	hadKey, hasKey := ok && (!idForm || implied != old), !idForm || implied != score
 	if ok {
 		if err := x.scores.Delete(x.scoreKey(old, m)); err != nil {
-			return false, err
-		}
-	}
-	if implied, is := implicitScore(m); is && implied == score {
-		if explicit {
-			err = x.members.Delete(x.memberKey(m))
+			return err
 		}
 	} else {
-		err = x.members.Put(x.memberKey(m), putF64(score))
+		x.n++
+	}
+	var err error
+	switch {
+	case hasKey:
+		err = x.members.Put(x.memberKey(m), putF64(score)) // over the old key, if any
+	case hadKey:
+		err = x.members.Delete(x.memberKey(m))
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
-	return !ok, x.scores.Put(x.scoreKey(score, m), nil)
+	if idForm && hasKey != hadKey {
+		if hasKey {
+			x.idKeys++
+		} else {
+			x.idKeys--
+		}
+	}
+	x.dirty = true
+	return x.scores.Put(x.scoreKey(score, m), nil)
 }
 
-// remove deletes m (known to have score) from both trees; the caller
-// keeps the count.
-func (x ix) remove(m []byte, score float64) error {
+// remove deletes m, known to be a member at score.
+func (x *ix) remove(m []byte, score float64) error {
 	if err := x.scores.Delete(x.scoreKey(score, m)); err != nil {
 		return err
 	}
-	return x.members.Delete(x.memberKey(m))
+	// Every member but a stream-ID one at its millisecond has a key.
+	if implied, idForm := implicitScore(m); !idForm || implied != score {
+		if err := x.members.Delete(x.memberKey(m)); err != nil {
+			return err
+		}
+		if idForm {
+			x.idKeys--
+		}
+	}
+	x.n--
+	x.dirty = true
+	return nil
 }
 
 // implicitScore is the score a member in stream-ID form ("ms-seq")
@@ -254,11 +280,10 @@ func (s *Store) ZAdd(ctx context.Context, index, member string, score float64) e
 // zaddInTx sets member's score in index inside tx.
 func zaddInTx(tx *bolt.Tx, idx, m []byte, score float64) error {
 	x := openIndex(tx, idx)
-	added, err := x.set(m, score)
-	if err != nil || !added {
+	if err := x.set(m, score); err != nil {
 		return err
 	}
-	return x.addCount(1)
+	return x.save()
 }
 
 // ZRem removes member and reports whether it was there.
@@ -270,14 +295,14 @@ func (s *Store) ZRem(ctx context.Context, index, member string) (bool, error) {
 	var removed bool
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		x := openIndex(tx, idx)
-		old, ok, _ := x.score(m)
+		old, ok := x.score(m)
 		if removed = ok; !ok {
 			return nil
 		}
 		if err := x.remove(m, old); err != nil {
 			return err
 		}
-		return x.addCount(-1)
+		return x.save()
 	}, nil)
 	if err != nil {
 		return false, fmt.Errorf("embedded: zrem: %w", err)
@@ -293,7 +318,7 @@ func (s *Store) ZScore(ctx context.Context, index, member string) (float64, erro
 	var score float64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		var ok bool
-		if score, ok, _ = openIndex(tx, []byte(index)).score([]byte(member)); !ok {
+		if score, ok = openIndex(tx, []byte(index)).score([]byte(member)); !ok {
 			return state.ErrNotFound
 		}
 		return nil
@@ -311,7 +336,7 @@ func (s *Store) ZCard(ctx context.Context, index string) (int64, error) {
 	}
 	var n int64
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		n = openIndex(tx, []byte(index)).count()
+		n = openIndex(tx, []byte(index)).n
 		return nil
 	})
 	if err != nil {
@@ -412,7 +437,7 @@ func (s *Store) ZPopMin(ctx context.Context, index string, n int) ([]state.Score
 
 // popRange removes up to limit (0: all) members of x whose sortable
 // score is in [lo, hi], lowest first, and returns them.
-func popRange(x ix, lo, hi uint64, limit int) ([]state.ScoredMember, error) {
+func popRange(x *ix, lo, hi uint64, limit int) ([]state.ScoredMember, error) {
 	// Collect first: deleting under a bbolt cursor skips keys.
 	var out []state.ScoredMember
 	c := x.scores.Cursor()
@@ -427,7 +452,7 @@ func popRange(x ix, lo, hi uint64, limit int) ([]state.ScoredMember, error) {
 			return nil, err
 		}
 	}
-	return out, x.addCount(-int64(len(out)))
+	return out, x.save()
 }
 
 func checkIndex(index, member string) error {

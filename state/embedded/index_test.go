@@ -125,3 +125,56 @@ func TestMergedAppends(t *testing.T) {
 		t.Fatalf("list holds %d members, want 1", c)
 	}
 }
+
+// TestIDKeysCounted: the header counts the stream-ID members that have a
+// member key, exactly, whichever way one leaves. Two are moved off their
+// millisecond, one leaves, and the other moved back must still be found
+// (a count that fell to 0 too soon would make it a second member).
+func TestIDKeysCounted(t *testing.T) {
+	ctx := context.Background()
+	const a, b = "1700-0000000001", "1800-0000000001"
+	for name, leave := range map[string]func(s *Store) error{
+		"zrem": func(s *Store) error { _, err := s.ZRem(ctx, "i", a); return err },
+		"zpopmin": func(s *Store) error {
+			_, err := s.ZPopMin(ctx, "i", 1)
+			return err
+		},
+		"zremrange": func(s *Store) error {
+			_, err := s.Apply(ctx, nil, state.ZRemRangeOp{Index: "i", Min: 0, Max: 5})
+			return err
+		},
+		"moved back": func(s *Store) error { return s.ZAdd(ctx, "i", a, 1700) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openT(t, dir)
+			for _, m := range []string{a, b} {
+				if err := s.ZAdd(ctx, "i", m, 5); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.ZAdd(ctx, "i", b, 6); err != nil { // b stays off its millisecond, above a
+				t.Fatal(err)
+			}
+			if err := leave(s); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openT(t, dir) // the count is on disk
+			if err := s.ZAdd(ctx, "i", b, 1800); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.ZRange(ctx, "i", state.RangeOptions{Min: 0, Max: 1e6})
+			want := 1
+			if name == "moved back" {
+				want = 2
+			}
+			if n, _ := s.ZCard(ctx, "i"); len(got) != want || n != int64(want) {
+				t.Fatalf("after %s and moving %s back: %+v, ZCard %d; want %d members", name, b, got, n, want)
+			}
+			if last := got[len(got)-1]; last != (state.ScoredMember{Member: b, Score: 1800}) {
+				t.Fatalf("last member %+v, want %s at 1800", last, b)
+			}
+		})
+	}
+}

@@ -67,16 +67,9 @@ func moveIndex(tx *bolt.Tx, b *bolt.Bucket, name []byte) error {
 		return nil
 	}
 	x := openIndex(tx, name)
-	var added int64
-	err := mb.ForEach(func(m, v []byte) error {
-		isNew, err := x.set(m, f64(v))
-		if isNew {
-			added++
-		}
-		return err
-	})
+	err := mb.ForEach(func(m, v []byte) error { return x.set(m, f64(v)) })
 	if err != nil {
 		return err
 	}
-	return x.addCount(added)
+	return x.save()
 }
