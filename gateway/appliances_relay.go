@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/device"
+	"github.com/switchboard/switchboard/internal/tokenbucket"
 )
 
 // GET /v1/appliances/{id}/relay: the relaying phone's WebSocket, for a
@@ -126,14 +127,14 @@ func (s *Server) serveRelay(conn *websocket.Conn) {
 	conn.SetReadLimit(int64(s.cfg.BodyLimit))
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
-	rate := bucket{tokens: relayBurst, burst: relayBurst, rate: relayRate, last: time.Now()}
+	rate := tokenbucket.New(relayBurst, relayRate, time.Now())
 	for ctx.Err() == nil {
 		typ, raw, err := conn.ReadMessage()
 		if err != nil {
 			return // includes ErrReadLimit, after the library sent 1009
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-		if !rate.allow(time.Now()) { // a malformed message counts too
+		if !rate.Allow(time.Now()) { // a malformed message counts too
 			end(ending{ClosePolicyViolation, "too many batches: slow down"})
 			return
 		}
@@ -248,20 +249,4 @@ func (s *Server) relayMessage(ctx context.Context, sess *device.RelaySession, ty
 	}
 	reply.Result = &res
 	return reply, false
-}
-
-// bucket is a token bucket: burst messages at once, rate a second after.
-type bucket struct {
-	tokens, burst, rate float64
-	last                time.Time
-}
-
-func (b *bucket) allow(now time.Time) bool {
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/internal/tokenbucket"
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -82,8 +83,7 @@ type Session struct {
 	once   sync.Once
 	mu     sync.Mutex
 	joined map[string]partyRole // call -> how this session joined it
-	tokens float64
-	last   time.Time
+	rate   tokenbucket.Bucket   // under mu
 }
 
 // ErrSlowConsumer ends a session whose client does not read its signals.
@@ -92,7 +92,8 @@ var ErrSlowConsumer = errors.New("rtc: slow consumer")
 // Open starts a session for u.
 func (h *Hub) Open(u User) (*Session, error) {
 	s := &Session{hub: h, id: newID("ses_"), user: u, out: make(chan api.Signal, SessionQueue),
-		done: make(chan struct{}), joined: map[string]partyRole{}, tokens: h.svc.cfg.SignalBurst, last: time.Now()}
+		done: make(chan struct{}), joined: map[string]partyRole{},
+		rate: tokenbucket.New(h.svc.cfg.SignalBurst, h.svc.cfg.SignalRate, time.Now())}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -189,14 +190,7 @@ func (s *Session) Tick(ctx context.Context) {
 func (s *Session) Allow(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cfg := s.hub.svc.cfg
-	s.tokens = min(cfg.SignalBurst, s.tokens+now.Sub(s.last).Seconds()*cfg.SignalRate)
-	s.last = now
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
+	return s.rate.Allow(now)
 }
 
 // Handle acts on one message from the client. An error refuses that
