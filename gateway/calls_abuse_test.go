@@ -36,14 +36,7 @@ func TestCallAcrossNodesOnRedis(t *testing.T) {
 	a := newCallEnv(t, stA, key, "node-a", nil)
 	b := newCallEnv(t, stB, key, "node-b", nil)
 	_, _, cc, ac, _ := connectCall(t, a, b, "joe", "ann")
-	if err := cc.HangUp(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-ac.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatal("agent on node B did not see the hang-up from node A")
-	}
+	hangUpSeen(t, cc, ac)
 }
 
 // refused waits for an error signal with code.

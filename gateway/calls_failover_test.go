@@ -65,14 +65,7 @@ func TestCallSurvivesMediaNode(t *testing.T) {
 	if err != nil || got.State != api.CallActive {
 		t.Fatalf("call after failover: %+v %v", got, err)
 	}
-	if err := ac2.HangUp(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-cc2.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatal("customer did not see the hang-up")
-	}
+	hangUpSeen(t, ac2, cc2)
 }
 
 // TestCallOrphanEnds: the media node dies and nobody rejoins: another

@@ -264,18 +264,24 @@ func answerAndJoin(t testing.TB, agentSig *call.Signaling, callID string, m *tra
 	return ac
 }
 
+// hangUpSeen hangs up from's side and waits until to's side has ended.
+func hangUpSeen(t *testing.T, from, to *call.Call) {
+	t.Helper()
+	if err := from.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-to.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other party did not see the hang-up")
+	}
+}
+
 func TestCallEndToEnd(t *testing.T) {
 	e := newCallEnv(t, nil, nil, "node-a", nil)
 	_, _, cc, ac, _ := connectCall(t, e, e, "joe", "ann")
 	// The agent hangs up; the customer's side ends; the ticket has the events.
-	if err := ac.HangUp(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-cc.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatal("customer did not see the hang-up")
-	}
+	hangUpSeen(t, ac, cc)
 	cl := e.client(t, "joe", auth.RoleCustomer)
 	got, err := cl.Call(context.Background(), cc.ID)
 	if err != nil || got.State != api.CallEnded || got.HungUpBy != "ann" {

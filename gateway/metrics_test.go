@@ -229,14 +229,7 @@ func TestCallMetrics(t *testing.T) {
 	if _, err := e.calls.End(context.Background(), rtc.User{ID: "eve", Role: auth.RoleCustomer}, placed.Call.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := ac.HangUp(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-cc.Ended():
-	case <-time.After(10 * time.Second):
-		t.Fatal("customer did not see the hang-up")
-	}
+	hangUpSeen(t, ac, cc)
 	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		m := e.scrape(t)
 		for _, s := range []string{calls("queued"), calls("ringing"), calls("active"), "switchboard_rtc_media_calls"} {
