@@ -26,9 +26,12 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	ShutdownTimeout time.Duration
-	JWKS            string
-	JWKSIssuer      string
-	JWKSAudience    string
+	// CPUProfile, when set, is where a CPU profile of the whole run is
+	// written at shutdown (pprof format: `go tool pprof`, or default.pgo).
+	CPUProfile   string
+	JWKS         string
+	JWKSIssuer   string
+	JWKSAudience string
 	// IngestSecrets holds channel=secret pairs for signed ingest.
 	IngestSecrets []string
 	Auth          auth.Config
@@ -57,6 +60,7 @@ func registerServe(s *settings, c *Config) {
 	s.str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.str(&c.LogFormat, "log-format", "json", "json or text")
 	s.dur(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "drain deadline on SIGTERM")
+	s.str(&c.CPUProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown")
 	s.str(&c.JWKS, "jwks", "", "outside identity provider's JWKS: a file path or an https URL")
 	s.str(&c.JWKSIssuer, "jwks-issuer", "", "iss required of outside tokens")
 	s.str(&c.JWKSAudience, "jwks-audience", "", "aud required of outside tokens")

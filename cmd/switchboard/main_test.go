@@ -258,6 +258,40 @@ func TestServeZeroConfigRestartKeepsKey(t *testing.T) {
 	}
 }
 
+// TestServeCPUProfile: --cpu-profile leaves a pprof file (gzipped
+// protobuf, owner-only) once serve has drained, and a path that cannot be
+// written stops serve at start with a clear error.
+func TestServeCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	addr, _, stop := startServe(t, t.TempDir(), "--cpu-profile", path)
+	res, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("profile: %d bytes starting % x, mode %v; want gzip, 0600", len(raw), raw[:min(len(raw), 2)], fi.Mode().Perm())
+	}
+
+	var stderr bytes.Buffer
+	bad := filepath.Join(t.TempDir(), "missing", "cpu.pprof")
+	code := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--cpu-profile", bad}, &bytes.Buffer{}, &stderr, env())
+	if code != exitFail || !strings.Contains(stderr.String(), "cpu profile") {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+}
+
 func TestServePortTaken(t *testing.T) {
 	addr, _, _ := startServe(t, t.TempDir())
 	var stderr bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,11 +40,37 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return exitUsage
 	}
 	log := newLogger(stderr, c)
+	if c.CPUProfile != "" {
+		stop, err := profileCPU(c.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "switchboard:", err)
+			return exitFail
+		}
+		defer stop()
+	}
 	if err := runServer(ctx, c, log); err != nil {
 		fmt.Fprintln(stderr, "switchboard:", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// profileCPU starts a CPU profile of the process into path; stop ends it
+// and closes the file. The profile of a loaded gateway is what
+// cmd/switchboard/default.pgo is made from.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // runServer opens the backends, serves until ctx ends, then drains within
