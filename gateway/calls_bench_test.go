@@ -132,6 +132,8 @@ func cpuTime() time.Duration {
 // process each sending 50 VP8 packets of ~1 KB (400 kbit/s) and 50 Opus
 // packets a second. It reports the gateway process's own CPU time (from
 // /proc/<pid>/stat) per packet delivered through it, and the loss.
+// SWITCHBOARD_BENCH_BIN runs a gateway binary built beforehand instead,
+// so two builds can be compared run for run.
 //
 //	SWITCHBOARD_BENCH_CALLS=20 go test ./gateway/ -run '^$' -bench BenchmarkRelayProcess -benchtime 1x
 func BenchmarkRelayProcess(b *testing.B) {
@@ -144,10 +146,13 @@ func BenchmarkRelayProcess(b *testing.B) {
 		calls = n
 	}
 	const window = 5 * time.Second
-	bin := filepath.Join(b.TempDir(), "switchboard")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/switchboard")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
+	bin := os.Getenv("SWITCHBOARD_BENCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(b.TempDir(), "switchboard")
+		build := exec.Command("go", "build", "-o", bin, "../cmd/switchboard")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("build: %v\n%s", err, out)
+		}
 	}
 	data := b.TempDir()
 	key, err := auth.LoadOrCreateKey(filepath.Join(data, "keys"))
