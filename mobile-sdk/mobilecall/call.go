@@ -34,6 +34,14 @@ type Call struct {
 	audio, video *webrtc.TrackLocalStaticSample // video is nil on audio calls
 	muteAudio    atomic.Bool
 	muteVideo    atomic.Bool
+	// askGate bounds the PLIs sent to the agent, tellGate the
+	// OnKeyframeRequest calls; now is their clock (nil means time.Now),
+	// fixed before the call starts.
+	askGate, tellGate gate
+	now               func() time.Time
+	// asked counts the keyframe requests read, told or coalesced (tests
+	// read it).
+	asked atomic.Int64
 
 	// op serialises the methods that use the call's signaling (SetMuted,
 	// HangUp, Reconnect, Rejoin, Close): call.Call swaps its signaling on
@@ -52,8 +60,9 @@ type Call struct {
 	dirty   bool  // the state changed while it was
 
 	// wg counts the goroutines the Call started (signal readers, track
-	// readers) and inflight the listener calls running, from those and
-	// from pion's own goroutines (data channel, ICE). Close waits for both.
+	// and RTCP readers) and inflight the listener calls running, from
+	// those and from pion's own goroutines (data channel, ICE). Close
+	// waits for both.
 	wg       sync.WaitGroup
 	inflight sync.WaitGroup
 }
@@ -80,6 +89,7 @@ func (c *Call) start(cc *call.Call, sig *call.Signaling, placed api.Call) {
 	go c.signals(sig)
 	c.mu.Unlock()
 	c.watch(cc)
+	c.readFeedback(cc)
 }
 
 // ID is the call's ID, as the gateway and the ticket's timeline name it.
@@ -211,6 +221,7 @@ func (c *Call) redial(connect func(context.Context, *call.Call, *call.Signaling)
 	c.swap(nc, sig)
 	if nc != cc {
 		c.watch(nc) // after swap: the watcher ignores a connection not the call's
+		c.readFeedback(nc)
 	}
 	return nil
 }

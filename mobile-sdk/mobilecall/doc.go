@@ -1,7 +1,9 @@
 // Package mobilecall is the gomobile-bindable face of package call: the
 // app places a call on a ticket, feeds its encoded microphone (Opus) and
-// camera (VP8) frames, and hears the call's state, the agent's frames and
-// the data channel's messages through a Listener it implements.
+// camera (VP8) frames, and hears the call's state, the agent's frames, the
+// agent's keyframe requests and the data channel's messages through a
+// Listener it implements; RequestKeyframe asks the agent's encoder for
+// one in turn.
 //
 // Only types gomobile binds cross its surface (mobile-sdk/bind_test.go
 // checks it). It takes package mobile's Client, so the two are bound

@@ -5,7 +5,8 @@ import "errors"
 var (
 	// ErrClosed is returned by every method of a Call after Close.
 	ErrClosed = errors.New("switchboard: the call was closed")
-	// ErrNoVideo is returned by WriteVideo on an audio-only call.
+	// ErrNoVideo is returned by WriteVideo and RequestKeyframe on an
+	// audio-only call.
 	ErrNoVideo = errors.New("switchboard: this call has no video")
 	// ErrFrame is returned for an empty frame or a duration outside 1 to
 	// 1000 ms.

@@ -2,6 +2,7 @@ package mobilecall
 
 import (
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -33,3 +34,27 @@ func ufrag(d *webrtc.SessionDescription) string {
 	u, _, _ := strings.Cut(after, "\r\n")
 	return u
 }
+
+// UseClock makes the keyframe requests of cl's calls bounded by now
+// instead of time.Now: a test that stops the clock sees coalescing
+// without waiting, and moves it on to open the next interval.
+func UseClock(cl *Caller, now func() time.Time) { cl.now = now }
+
+// PLIsSent is the number of keyframe requests (PLI) the call's media
+// connection has sent for the agent's video, from its statistics.
+func PLIsSent(c *Call) uint32 {
+	c.mu.Lock()
+	pc := c.call.PeerConnection()
+	c.mu.Unlock()
+	var n uint32
+	for _, s := range pc.GetStats() {
+		if in, ok := s.(webrtc.InboundRTPStreamStats); ok && in.Kind == "video" {
+			n += in.PLICount
+		}
+	}
+	return n
+}
+
+// KeyframeAsks is the number of keyframe requests (PLI, FIR) the call
+// read for the app's video, told to the listener or coalesced.
+func KeyframeAsks(c *Call) int64 { return c.asked.Load() }

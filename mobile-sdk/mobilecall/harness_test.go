@@ -208,6 +208,8 @@ type listener struct {
 	bad    []string
 	data   []string
 	errs   []string
+	// keyframes counts OnKeyframeRequest calls.
+	keyframes int
 }
 
 func newListener() *listener {
@@ -236,6 +238,18 @@ func (l *listener) got(kind string, b []byte, ms int) {
 	}
 	l.frames[kind][i] = true
 	l.durMs[kind][ms]++
+}
+
+func (l *listener) OnKeyframeRequest() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.keyframes++
+}
+
+func (l *listener) keyframeCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.keyframes
 }
 
 func (l *listener) OnData(msg []byte) {
@@ -271,9 +285,14 @@ type agent struct {
 	sig          *call.Signaling
 	call         *call.Call
 	audio, video *webrtc.TrackLocalStaticSample
-	mu           sync.Mutex
-	frames       map[string]map[int]bool // kind -> frames whose marker arrived
-	data         []string
+	// videoRTP, when set before answer, replaces video: the test
+	// packetizes the agent's camera itself (to lose a packet).
+	videoRTP *webrtc.TrackLocalStaticRTP
+	// videoSSRC is the customer's video stream as the agent receives it.
+	videoSSRC atomic.Uint32
+	mu        sync.Mutex
+	frames    map[string]map[int]bool // kind -> frames whose marker arrived
+	data      []string
 }
 
 // newAgent signs an agent in with skill and makes them available.
@@ -329,8 +348,12 @@ func (a *agent) answer(t *testing.T, id string) api.Signal {
 	pion, _ := call.DefaultAPI(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	var video webrtc.TrackLocal = a.video
+	if a.videoRTP != nil {
+		video = a.videoRTP
+	}
 	var err error
-	a.call, err = call.Join(ctx, a.sig, id, call.Options{Audio: a.audio, Video: a.video, ReceiveVideo: true, API: pion,
+	a.call, err = call.Join(ctx, a.sig, id, call.Options{Audio: a.audio, Video: video, ReceiveVideo: true, API: pion,
 		OnTrack: a.onTrack, OnData: func(b []byte) { a.mu.Lock(); a.data = append(a.data, string(b)); a.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -343,6 +366,9 @@ func (a *agent) answer(t *testing.T, id string) api.Signal {
 // frame's marker is in its first packet).
 func (a *agent) onTrack(tr *webrtc.TrackRemote) {
 	kind := "cust-" + tr.Kind().String()
+	if tr.Kind() == webrtc.RTPCodecTypeVideo {
+		a.videoSSRC.Store(uint32(tr.SSRC()))
+	}
 	go func() {
 		for {
 			p, _, err := tr.ReadRTP()

@@ -68,12 +68,13 @@ func (c *Call) onTrack(t *webrtc.TrackRemote) {
 func (c *Call) readTrack(t *webrtc.TrackRemote) {
 	var sb *samplebuilder.SampleBuilder
 	var deliver func(Listener, []byte, int)
+	video := false
 	switch codec := t.Codec(); {
 	case strings.EqualFold(codec.MimeType, webrtc.MimeTypeOpus):
 		sb, deliver = samplebuilder.New(audioLate, &codecs.OpusPacket{}, codec.ClockRate), Listener.OnAudioFrame
 	case strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8):
 		sb = samplebuilder.New(videoLate, &codecs.VP8Packet{}, codec.ClockRate, samplebuilder.WithMaxTimeDelay(videoLateDelay))
-		deliver = Listener.OnVideoFrame
+		deliver, video = Listener.OnVideoFrame, true
 	default:
 		return // call.DefaultAPI negotiates only Opus and VP8
 	}
@@ -84,6 +85,13 @@ func (c *Call) readTrack(t *webrtc.TrackRemote) {
 		}
 		sb.Push(p)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			// Packets the builder gave up (a frame it could not complete
+			// in time) break the frames that build on theirs until the
+			// next keyframe: ask for one rather than wait for the app's
+			// decoder to notice.
+			if video && s.PrevDroppedPackets > 0 {
+				c.lostVideo(uint32(t.SSRC()))
+			}
 			c.callback(func(l Listener) { deliver(l, s.Data, int(s.Duration/time.Millisecond)) })
 		}
 	}

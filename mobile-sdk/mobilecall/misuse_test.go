@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/internal/poll"
+	"github.com/switchboard/switchboard/mobile-sdk/call"
 	"github.com/switchboard/switchboard/mobile-sdk/mobilecall"
 )
 
 // TestMisuse: what an app gets wrong is refused with an error, never a
 // panic: Place without a request, a listener or a real ticket; frames
 // that are empty, mistimed or of a kind the call lacks; a data message
-// the gateway would drop; and every method of a closed call. A call hung up while it waits ends "abandoned".
+// the gateway would drop; a keyframe request on an audio call or an ended one; and every method of a closed call. A call hung up while it waits ends "abandoned".
 func TestMisuse(t *testing.T) {
 	g := startGateway(t)
 	_, caller, ticketID := g.customer(t, "joe")
@@ -51,6 +52,7 @@ func TestMisuse(t *testing.T) {
 		want error
 	}{
 		{"video on an audio call", c.WriteVideo(frame("cust-video", 1), videoMs), mobilecall.ErrNoVideo},
+		{"a keyframe on an audio call", c.RequestKeyframe(), mobilecall.ErrNoVideo},
 		{"an empty frame", c.WriteAudio(nil, audioMs), mobilecall.ErrFrame},
 		{"no duration", c.WriteAudio(audio, 0), mobilecall.ErrFrame},
 		{"a negative duration", c.WriteAudio(audio, -20), mobilecall.ErrFrame},
@@ -68,16 +70,20 @@ func TestMisuse(t *testing.T) {
 	if s := l.last(); s.State != mobilecall.StateEnded || s.Reason != "abandoned" {
 		t.Fatalf("hung up while waiting: %+v, want ended abandoned", s)
 	}
+	if err := c.RequestKeyframe(); !errors.Is(err, call.ErrEnded) {
+		t.Errorf("RequestKeyframe after the end: %v, want call.ErrEnded", err)
+	}
 
 	closeWithin(t, c, 20*time.Second)
 	for name, err := range map[string]error{
-		"WriteAudio": c.WriteAudio(audio, audioMs),
-		"WriteVideo": c.WriteVideo(frame("cust-video", 1), videoMs),
-		"SendData":   c.SendData([]byte("x")),
-		"SetMuted":   c.SetMuted(true, true),
-		"HangUp":     c.HangUp(),
-		"Reconnect":  c.Reconnect(),
-		"Rejoin":     c.Rejoin(),
+		"WriteAudio":      c.WriteAudio(audio, audioMs),
+		"WriteVideo":      c.WriteVideo(frame("cust-video", 1), videoMs),
+		"SendData":        c.SendData([]byte("x")),
+		"SetMuted":        c.SetMuted(true, true),
+		"HangUp":          c.HangUp(),
+		"Reconnect":       c.Reconnect(),
+		"Rejoin":          c.Rejoin(),
+		"RequestKeyframe": c.RequestKeyframe(),
 	} {
 		if !errors.Is(err, mobilecall.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)

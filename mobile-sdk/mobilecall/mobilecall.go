@@ -66,6 +66,11 @@ type Listener interface {
 	OnAudioFrame(opus []byte, durationMs int)
 	// OnVideoFrame is one VP8 frame of the agent's camera.
 	OnVideoFrame(vp8 []byte, durationMs int)
+	// OnKeyframeRequest asks the app's encoder for a keyframe next: the
+	// agent's side lost the picture (or just joined) and cannot decode
+	// the frames that build on what it lost. Video calls only; at most
+	// one call per 500 ms, however many requests came.
+	OnKeyframeRequest()
 	// OnData is one message from the agent's console on the data channel.
 	OnData(msg []byte)
 	// OnError reports a failure in the background that does not end the
@@ -97,6 +102,9 @@ type Caller struct {
 	// api builds PeerConnections; nil means call.DefaultAPI(false). Tests
 	// set one that offers loopback candidates.
 	api *webrtc.API
+	// now is the clock that bounds keyframe requests; nil means
+	// time.Now. Tests stop it to see coalescing without waiting.
+	now func() time.Time
 }
 
 // NewCaller returns a Caller that uses client's gateway and tokens: one
@@ -119,6 +127,7 @@ func (cl *Caller) Place(req *PlaceRequest, l Listener) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.now = cl.now
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	sig, err := call.Dial(ctx, cl.c)
