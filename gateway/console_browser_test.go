@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -167,6 +168,10 @@ type consoleStats struct {
 	ICEServers  int      `json:"iceServers"`
 	Timeline    []string `json:"timeline"`
 	Diag        string   `json:"diag"`
+	// RemoteOutAudio counts remote-outbound-rtp entries for audio: the
+	// browser makes one from the sender reports about a stream it
+	// receives, so it shows the relay forwards them.
+	RemoteOutAudio int `json:"remoteOutAudio"`
 }
 
 const consoleStatsJS = `(async () => {
@@ -179,6 +184,7 @@ const consoleStatsJS = `(async () => {
   out.state = pc.connectionState; out.iceServers = pc.getConfiguration().iceServers.length;
   (await pc.getStats()).forEach((s) => {
     if (s.type === "inbound-rtp") out[s.kind] += s.packetsReceived || 0;
+    if (s.type === "remote-outbound-rtp" && s.kind === "audio") out.remoteOutAudio = (out.remoteOutAudio || 0) + 1;
     if (s.type === "local-candidate" && s.candidateType === "relay") out.relay = true;
   });
   return out;
@@ -309,7 +315,21 @@ func TestConsoleBrowserAnswersSDKCall(t *testing.T) {
 		void(chromedp.Poll[bool](`!document.getElementById("ring").hidden`, chromedp.WithPollingInterval(50*time.Millisecond))),
 		chromedp.Click(chromedp.ID("answer")))
 
-	// Media both ways, the video decoded, the diagnostics relayed.
+	// Media both ways, the video decoded, the diagnostics relayed, and
+	// the customer's sender reports relayed to the browser (its audio's
+	// remote-outbound-rtp stats). The SDK's default API has no report
+	// interceptor, so the test sends the reports an app's RTCP would.
+	senderReport := func() {
+		for _, s := range cc.PeerConnection().GetSenders() {
+			if s.Track() == nil || s.Track().Kind() != webrtc.RTPCodecTypeAudio {
+				continue
+			}
+			now := time.Now()
+			ntp := uint64(now.Unix()+2_208_988_800)<<32 | uint64(now.Nanosecond())<<32/1_000_000_000 // RFC 3550 section 4
+			_ = cc.PeerConnection().WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{SSRC: uint32(s.GetParameters().Encodings[0].SSRC),
+				NTPTime: ntp, RTPTime: uint32(now.UnixMilli() * 48), PacketCount: 1, OctetCount: 3}})
+		}
+	}
 	var st consoleStats
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -320,14 +340,15 @@ func TestConsoleBrowserAnswersSDKCall(t *testing.T) {
 			t.Fatalf("read the console's stats: %v", err)
 		}
 		in := cc.InboundPackets()
+		senderReport()
 		if cc.DataOpen() && !strings.Contains(st.Diag, "E42") {
 			_ = cc.SendData([]byte(`{"fault":"E42","drum_temp_c":71}`))
 		}
 		if st.Audio > 0 && st.Video > 0 && st.RemoteWidth > 0 && st.LocalWidth > 0 && st.RemoteTime > 1 &&
 			in["audio"] > 0 && in["video"] > 0 && strings.Contains(st.Diag, "E42") &&
-			slices.Contains(st.Timeline, string(api.EventCallStarted)) {
-			t.Logf("browser inbound RTP: audio %d video %d (remote video %dpx wide; %d ICE servers from the gateway, relay candidate %v); SDK inbound RTP: audio %d video %d",
-				st.Audio, st.Video, st.RemoteWidth, st.ICEServers, st.Relay, in["audio"], in["video"])
+			slices.Contains(st.Timeline, string(api.EventCallStarted)) && st.RemoteOutAudio > 0 {
+			t.Logf("browser inbound RTP: audio %d video %d (remote video %dpx wide; %d ICE servers from the gateway, relay candidate %v; %d remote-outbound-rtp for audio); SDK inbound RTP: audio %d video %d",
+				st.Audio, st.Video, st.RemoteWidth, st.ICEServers, st.Relay, st.RemoteOutAudio, in["audio"], in["video"])
 			break
 		}
 		if time.Now().After(deadline) {

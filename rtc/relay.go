@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/api"
+	"github.com/switchboard/switchboard/internal/tokenbucket"
 )
 
 // partyRole is how a session takes part in a call's media.
@@ -43,6 +44,15 @@ const (
 	pliInterval = 500 * time.Millisecond
 	// mtu is the largest RTP packet read (Ethernet MTU, as pion's default).
 	mtu = 1500
+	// srRate and srBurst bound the sender reports relayed from one
+	// incoming track (per second, and at once). An honest sender reports
+	// about once a second per stream (libwebrtc: every 1s for video, 5s
+	// for audio, randomized by 0.5-1.5x as RFC 3550 section 6.3.1 asks),
+	// a few more when it puts one at the head of a feedback packet; ten
+	// leaves room for that, and stops a party from making the relay
+	// flood the others with its RTCP.
+	srRate  = 10
+	srBurst = 10
 )
 
 // Relay hosts the media of the calls placed on this node: one room per
@@ -156,11 +166,15 @@ type party struct {
 	// other party; a listener's third is the agent's audio.
 	out   []*webrtc.TrackLocalStaticRTP
 	added bool
+	// outSSRC are the SSRCs of the relay's RTPSenders of out, set when
+	// offer adds them: a sender report relayed to this party must name a
+	// stream the way this party receives it.
+	outSSRC []atomic.Uint32
 	// inSSRC are the SSRCs of this party's own audio and video, for
 	// feedback sent upstream to it.
 	inSSRC [2]atomic.Uint32
 	// sinks are where this party's audio and video go, rebuilt by rewire.
-	sinks     [2]atomic.Pointer[[]*webrtc.TrackLocalStaticRTP]
+	sinks     [2]atomic.Pointer[[]sink]
 	dc        atomic.Pointer[webrtc.DataChannel]
 	connected atomic.Bool
 	lastPLI   atomic.Int64
@@ -178,6 +192,15 @@ const (
 	kAudio = 0
 	kVideo = 1
 )
+
+// sink is one outgoing track that carries a source's audio or video:
+// track out[i] of party to. forward writes the RTP to track; the sender
+// reports that go with that RTP go to the same party, under out[i]'s SSRC.
+type sink struct {
+	track *webrtc.TrackLocalStaticRTP
+	to    *party
+	i     int
+}
 
 func (rm *room) stop() { rm.once.Do(func() { close(rm.done) }) }
 
@@ -347,17 +370,24 @@ func (rm *room) newParty(role partyRole, user string, video bool) (*party, error
 		return nil, err
 	}
 	p := &party{room: rm, role: role, user: user, pc: pc}
-	mk := func(c webrtc.RTPCodecCapability, id string) *webrtc.TrackLocalStaticRTP {
-		t, _ := webrtc.NewTrackLocalStaticRTP(c, id, "switchboard-"+rm.id)
+	// The stream ID is the SDP's msid, by which a browser groups the audio
+	// and video it lip-syncs (with the sender reports senderReports
+	// relays): the other party's audio and video share one; a listener
+	// hears the agent in a stream of its own, so the agent's clock is
+	// never matched against the caller's video.
+	mk := func(c webrtc.RTPCodecCapability, id, stream string) *webrtc.TrackLocalStaticRTP {
+		t, _ := webrtc.NewTrackLocalStaticRTP(c, id, stream)
 		return t
 	}
-	p.out = []*webrtc.TrackLocalStaticRTP{mk(codecOpus, "audio")}
+	stream := "switchboard-" + rm.id
+	p.out = []*webrtc.TrackLocalStaticRTP{mk(codecOpus, "audio", stream)}
 	if video {
-		p.out = append(p.out, mk(codecVP8, "video"))
+		p.out = append(p.out, mk(codecVP8, "video", stream))
 	}
 	if role == roleListener {
-		p.out = append(p.out, mk(codecOpus, "audio-agent"))
+		p.out = append(p.out, mk(codecOpus, "audio-agent", stream+"-agent"))
 	}
+	p.outSSRC = make([]atomic.Uint32, len(p.out))
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		at := p.at.Load()
 		if at == nil {
@@ -372,7 +402,7 @@ func (rm *room) newParty(role partyRole, user string, video bool) (*party, error
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { rm.stateChanged(p, s) })
 	if role != roleListener {
-		pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { rm.forward(p, t) })
+		pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { rm.forward(p, t, r) })
 		pc.OnDataChannel(func(dc *webrtc.DataChannel) { rm.relayData(p, dc) })
 	}
 	return p, nil
@@ -390,6 +420,9 @@ func (rm *room) offer(p *party, sdp string) error {
 			sender, err := p.pc.AddTrack(t)
 			if err != nil {
 				return err
+			}
+			if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+				p.outSSRC[i].Store(uint32(enc[0].SSRC))
 			}
 			rm.relay.wg.Add(1)
 			go func() {
@@ -499,9 +532,9 @@ func (rm *room) rewire() {
 			dst = rm.caller
 		}
 		for k := range 2 {
-			var sinks []*webrtc.TrackLocalStaticRTP
+			var sinks []sink
 			if dst != nil && dst.connected.Load() && k < len(dst.out) && (k == kAudio || dst.out[k].Kind() == webrtc.RTPCodecTypeVideo) {
-				sinks = append(sinks, dst.out[k])
+				sinks = append(sinks, sink{dst.out[k], dst, k})
 			}
 			for _, l := range rm.listeners {
 				if !l.connected.Load() {
@@ -509,9 +542,9 @@ func (rm *room) rewire() {
 				}
 				switch {
 				case src.role == roleCaller && k < 2 && k < len(l.out)-1:
-					sinks = append(sinks, l.out[k])
+					sinks = append(sinks, sink{l.out[k], l, k})
 				case src.role == roleAgent && k == kAudio:
-					sinks = append(sinks, l.out[len(l.out)-1])
+					sinks = append(sinks, sink{l.out[len(l.out)-1], l, len(l.out) - 1})
 				}
 			}
 			src.sinks[k].Store(&sinks)
@@ -519,14 +552,21 @@ func (rm *room) rewire() {
 	}
 }
 
-// forward copies one incoming track of p to its sinks, packet by packet.
-// It ends when the track does (the PeerConnection closed).
-func (rm *room) forward(p *party, t *webrtc.TrackRemote) {
+// forward copies one incoming track of p to its sinks, packet by packet,
+// and its sender reports beside it (senderReports). It ends when the
+// track does (the PeerConnection closed).
+func (rm *room) forward(p *party, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	k := kAudio
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		k = kVideo
 	}
 	p.inSSRC[k].Store(uint32(t.SSRC()))
+	reports := make(chan struct{})
+	go func() {
+		defer close(reports)
+		rm.senderReports(p, k, uint32(t.SSRC()), r)
+	}()
+	defer func() { <-reports }()
 	if k == kVideo {
 		rm.keyframe(p)
 	}
@@ -548,8 +588,52 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote) {
 			continue
 		}
 		for _, s := range *sinks {
-			if _, err := s.Write(buf[:n]); err == nil {
+			if _, err := s.track.Write(buf[:n]); err == nil {
 				rm.relay.forwarded.Add(1)
+			}
+		}
+	}
+}
+
+// senderReports reads the RTCP that p sends about its track of kind k
+// (SSRC ssrc) and relays its sender reports to the parties that receive
+// that track, so they can map its RTP timestamps to wall-clock time:
+// browsers need that to lip-sync audio with video, and to report
+// remote-outbound-rtp stats. The RTP goes out with its timestamps
+// unchanged, so only the SSRC is rewritten; the reception reports are
+// dropped (they tell what p received, not what the relay sends), and so
+// is the rest (SDES, BYE): browsers group streams for sync by the msid of
+// the SDP, not by an RTCP CNAME, and the SDP already carries the CNAME
+// (pion's, the track's stream ID). It ends when the receiver does (the
+// PeerConnection closed).
+func (rm *room) senderReports(p *party, k int, ssrc uint32, r *webrtc.RTPReceiver) {
+	limit := tokenbucket.New(srBurst, srRate, time.Now())
+	buf := make([]byte, mtu)
+	for {
+		n, _, err := r.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pkt := range pkts {
+			sr, ok := pkt.(*rtcp.SenderReport)
+			// A report about another SSRC (one that reached this track
+			// through a report block naming it) is not this track's.
+			if !ok || sr.SSRC != ssrc || !limit.Allow(time.Now()) {
+				continue
+			}
+			sinks := p.sinks[k].Load()
+			if sinks == nil {
+				continue
+			}
+			for _, s := range *sinks {
+				if out := s.to.outSSRC[s.i].Load(); out != 0 {
+					_ = s.to.pc.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{SSRC: out, NTPTime: sr.NTPTime,
+						RTPTime: sr.RTPTime, PacketCount: sr.PacketCount, OctetCount: sr.OctetCount}})
+				}
 			}
 		}
 	}
