@@ -15,7 +15,6 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -316,20 +315,8 @@ func TestConsoleBrowserAnswersSDKCall(t *testing.T) {
 		chromedp.Click(chromedp.ID("answer")))
 
 	// Media both ways, the video decoded, the diagnostics relayed, and
-	// the customer's sender reports relayed to the browser (its audio's
-	// remote-outbound-rtp stats). The SDK's default API has no report
-	// interceptor, so the test sends the reports an app's RTCP would.
-	senderReport := func() {
-		for _, s := range cc.PeerConnection().GetSenders() {
-			if s.Track() == nil || s.Track().Kind() != webrtc.RTPCodecTypeAudio {
-				continue
-			}
-			now := time.Now()
-			ntp := uint64(now.Unix()+2_208_988_800)<<32 | uint64(now.Nanosecond())<<32/1_000_000_000 // RFC 3550 section 4
-			_ = cc.PeerConnection().WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{SSRC: uint32(s.GetParameters().Encodings[0].SSRC),
-				NTPTime: ntp, RTPTime: uint32(now.UnixMilli() * 48), PacketCount: 1, OctetCount: 3}})
-		}
-	}
+	// the SDK's sender reports relayed to the browser (its audio's
+	// remote-outbound-rtp stats).
 	var st consoleStats
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -340,7 +327,6 @@ func TestConsoleBrowserAnswersSDKCall(t *testing.T) {
 			t.Fatalf("read the console's stats: %v", err)
 		}
 		in := cc.InboundPackets()
-		senderReport()
 		if cc.DataOpen() && !strings.Contains(st.Diag, "E42") {
 			_ = cc.SendData([]byte(`{"fault":"E42","drum_temp_c":71}`))
 		}

@@ -424,9 +424,19 @@ func DefaultAPI(loopback bool) (*webrtc.API, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// The stats interceptor fills PeerConnection.GetStats (packets and
 	// bytes received per track), which apps show and report in
-	// diagnostics; without it pion's inbound counters stay zero.
+	// diagnostics; without it pion's inbound counters stay zero. RTCP
+	// reports: the sender reports let the agent's browser lip-sync the
+	// app's audio with its video (the relay passes them on). NACK: the
+	// app asks for lost video packets again and resends its own from a
+	// short history, before a lost packet costs a whole keyframe.
 	ir := &interceptor.Registry{}
 	if err := webrtc.ConfigureStatsInterceptor(ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureNack(m, ir); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir)), nil
