@@ -162,12 +162,17 @@ func (s *Server) serveRTC(conn *websocket.Conn) {
 	defer cancel()
 
 	endc := make(chan ending, 1)
+	// stop ends the connection with e (the first reason given wins). The
+	// reader may be blocked in ReadMessage for up to pongWait: a read
+	// deadline of now wakes it, so an expired token or a drain closes the
+	// connection at once, not at the client's next message.
 	stop := func(e ending) {
 		select {
 		case endc <- e:
 		default:
 		}
 		cancel()
+		_ = conn.SetReadDeadline(time.Now())
 	}
 	writerDone := make(chan struct{})
 	var wmu sync.Mutex // the writer and the reader's error replies share the socket
@@ -220,7 +225,12 @@ func (s *Server) serveRTC(conn *websocket.Conn) {
 
 	conn.SetReadLimit(rtcReadLimit)
 	_ = conn.SetReadDeadline(time.Now().Add(rtcHelloWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
+	conn.SetPongHandler(func(string) error {
+		if ctx.Err() != nil {
+			return conn.SetReadDeadline(time.Now()) // stopping: a late pong must not keep the reader waiting
+		}
+		return conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
 	first := true
 	for ctx.Err() == nil {
 		_, raw, err := conn.ReadMessage()

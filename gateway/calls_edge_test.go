@@ -108,6 +108,37 @@ func TestCallSilentSocketAndHalfUpgrade(t *testing.T) {
 
 const gateway4003 = 4003 // gateway.CloseIdle
 
+// TestCallSignalingClosedAtTokenExpiry: a signaling connection whose
+// token expires is closed with 4001 at once, even while its client is
+// quiet (it only answers the server's pings). The reader used to wait for
+// the client's next message before the close went out.
+func TestCallSignalingClosedAtTokenExpiry(t *testing.T) {
+	e := newCallEnv(t, nil, nil, "node-a", nil)
+	tok, _, err := e.issuer.Access("joe", auth.RoleCustomer, nil, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _, err := fws.DefaultDialer.Dial(strings.Replace(e.base, "http", "ws", 1)+"/v1/rtc?access_token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(api.Signal{Type: api.SigPing}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		if _, _, err = conn.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var ce *fws.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4001 {
+		t.Fatalf("the connection ended with %v after %v, want close 4001 (token expired) about 2s in", err, time.Since(start))
+	}
+}
+
 // An offer above rtc.MaxSDP (64 KiB) but inside the socket's 80 KiB read
 // limit reaches the validator and is refused with a clear error; the
 // connection and the call stay up.
