@@ -101,6 +101,23 @@ func (s *Signaling) Signals() <-chan api.Signal { return s.in }
 // Done is closed when the connection ended.
 func (s *Signaling) Done() <-chan struct{} { return s.done }
 
+// closeTokenExpired is the close code the gateway ends a connection with
+// when the token it was opened with expires.
+const closeTokenExpired = 4001
+
+// TokenExpired reports, once the connection ended (Done), whether the
+// gateway closed it because its token expired: nothing is wrong with the
+// network, and a new connection (which Dial opens with a fresh token)
+// picks the call up again with Resume.
+func (s *Signaling) TokenExpired() bool {
+	select {
+	case <-s.done:
+		return websocket.IsCloseError(s.err, closeTokenExpired)
+	default:
+		return false
+	}
+}
+
 // Send writes one signal.
 func (s *Signaling) Send(sig api.Signal) error {
 	raw, _ := json.Marshal(sig)
@@ -339,6 +356,16 @@ func (c *Call) negotiate(ctx context.Context, restart bool) error {
 // connection (the old one died with the network). The call's media on the
 // gateway survives for ReconnectGrace meanwhile.
 func (c *Call) Reconnect(ctx context.Context, sig *Signaling) error {
+	if err := c.Resume(ctx, sig); err != nil {
+		return err
+	}
+	return c.negotiate(ctx, true)
+}
+
+// Resume moves the call's signaling to sig, a new connection to the same
+// gateway, and leaves the media as it is: for when only the signaling
+// ended (its token expired) and the media link is fine.
+func (c *Call) Resume(ctx context.Context, sig *Signaling) error {
 	if sig != c.sig {
 		c.sig.subs.Delete(c.ID)
 		c.sig = sig
@@ -356,7 +383,7 @@ func (c *Call) Reconnect(ctx context.Context, sig *Signaling) error {
 			return ctx.Err()
 		}
 	}
-	return c.negotiate(ctx, true)
+	return nil
 }
 
 // Rejoin connects to the call again with a new PeerConnection and the

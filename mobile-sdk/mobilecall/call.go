@@ -305,11 +305,27 @@ func (c *Call) signals(sig *call.Signaling) {
 		}
 	}
 	c.mu.Lock()
-	lost := c.sig == sig && !c.ended
+	lost := c.sig == sig && !c.ended && !c.closed
 	c.mu.Unlock()
-	if lost {
-		c.callback(func(l Listener) { l.OnError("signaling connection lost: call Reconnect") })
+	if !lost {
+		return
 	}
+	// The gateway closes signaling when the token it was opened with
+	// expires (every access TTL, 15 minutes by default, in a long call):
+	// a new connection with a refreshed token takes over, and the media
+	// goes on untouched. Once: a connection that cannot be opened again
+	// is the app's to see.
+	if sig.TokenExpired() && c.resume() == nil {
+		return
+	}
+	c.callback(func(l Listener) { l.OnError("signaling connection lost: call Reconnect") })
+}
+
+// resume moves the call to a new signaling connection, media untouched.
+func (c *Call) resume() error {
+	return c.redial(func(ctx context.Context, cc *call.Call, sig *call.Signaling) (*call.Call, error) {
+		return cc, cc.Resume(ctx, sig)
+	})
 }
 
 // watch follows cc's ICE link: down (a network change) shows as

@@ -58,3 +58,11 @@ func PLIsSent(c *Call) uint32 {
 // KeyframeAsks is the number of keyframe requests (PLI, FIR) the call
 // read for the app's video, told to the listener or coalesced.
 func KeyframeAsks(c *Call) int64 { return c.asked.Load() }
+
+// SignalingOf is the call's signaling connection now, to compare: it
+// changes when the call moves to a new one.
+func SignalingOf(c *Call) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sig
+}

@@ -43,6 +43,12 @@ type gw struct {
 // startGateway runs one node on an embedded store.
 func startGateway(t *testing.T) *gw {
 	t.Helper()
+	return startGatewayAuth(t, auth.Config{})
+}
+
+// startGatewayAuth is startGateway with ac for the node's tokens.
+func startGatewayAuth(t *testing.T, ac auth.Config) *gw {
+	t.Helper()
 	store, err := embedded.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -52,13 +58,12 @@ func startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startNode(t, store, key, "node-a", nil)
+	return startNode(t, store, key, "node-a", ac, nil)
 }
 
 // startNode runs a gateway node named node on store, signing with key.
-func startNode(t *testing.T, store state.Store, key *auth.Key, node string, tweak func(*rtc.Config)) *gw {
+func startNode(t *testing.T, store state.Store, key *auth.Key, node string, ac auth.Config, tweak func(*rtc.Config)) *gw {
 	t.Helper()
-	ac := auth.Config{}
 	iss := auth.NewIssuer(ac, key, store)
 	tickets := ticket.New(store)
 	cfg := rtc.Config{Node: node, Logger: slog.New(slog.DiscardHandler), RoutePoll: 20 * time.Millisecond,
@@ -295,10 +300,11 @@ type agent struct {
 	data      []string
 }
 
-// newAgent signs an agent in with skill and makes them available.
+// newAgent signs an agent in with skill and makes them available. Their
+// token outlives any test, whatever the node's access TTL.
 func (g *gw) newAgent(t *testing.T, sub, skill string) *agent {
 	t.Helper()
-	tok, _, err := g.issuer.Access(sub, auth.RoleAgent, []string{"skill:" + skill}, 0)
+	tok, _, err := g.issuer.Access(sub, auth.RoleAgent, []string{"skill:" + skill}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

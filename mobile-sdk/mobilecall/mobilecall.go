@@ -75,7 +75,8 @@ type Listener interface {
 	OnData(msg []byte)
 	// OnError reports a failure in the background that does not end the
 	// call: a refused signal, or the signaling connection lost (Reconnect
-	// brings it back).
+	// brings it back). A connection the gateway closed because its token
+	// expired is not reported: the call reopens it with a refreshed token.
 	OnError(message string)
 }
 

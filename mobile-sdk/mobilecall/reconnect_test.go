@@ -65,6 +65,54 @@ func TestReconnect(t *testing.T) {
 	closeWithin(t, c, 20*time.Second)
 }
 
+// TestSignalingTokenExpiry: the gateway closes a signaling connection
+// once the token it was opened with expires (close code 4001), here every
+// 3 s. The call moves to a new connection with a refreshed token by
+// itself: the app hears no error, the media link is not restarted (same
+// ICE credentials), frames keep flowing, and the agent's hang-up reaches
+// the app over the newest connection.
+func TestSignalingTokenExpiry(t *testing.T) {
+	g := startGatewayAuth(t, auth.Config{AccessTTL: 3 * time.Second})
+	a := g.newAgent(t, "ann", "projectors")
+	_, caller, ticketID := g.customer(t, "joe")
+	c, l, _, _ := place(t, caller, ticketID, a)
+	flowing(t, l, a, 10)
+	local, remote := mobilecall.Ufrags(c)
+
+	seen := []any{mobilecall.SignalingOf(c)}
+	poll.Until(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if s := mobilecall.SignalingOf(c); s != seen[len(seen)-1] {
+			seen = append(seen, s)
+		}
+		if len(seen) < 3 {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return fmt.Errorf("%d signaling connections so far, want the call moved twice (errors heard: %q)", len(seen), l.errs)
+		}
+		return nil
+	})
+	l.mu.Lock()
+	errs := slices.Clone(l.errs)
+	l.mu.Unlock()
+	if len(errs) > 0 {
+		t.Fatalf("the app heard errors %q; an expired token's connection should be replaced quietly", errs)
+	}
+	if l2, r2 := mobilecall.Ufrags(c); l2 != local || r2 != remote {
+		t.Fatalf("ICE ufrags %q/%q became %q/%q: the media was restarted for a signaling hand-over", local, remote, l2, r2)
+	}
+	flowing(t, l, a, 10)
+	if err := a.call.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if s := l.last(); s.State != mobilecall.StateEnded || s.Reason != mobilecall.ReasonHungUp || s.HungUpBy != "ann" {
+			return fmt.Errorf("the app heard %+v, want ended by ann", s)
+		}
+		return nil
+	})
+	closeWithin(t, c, 20*time.Second)
+}
+
 // TestRejoin: the gateway node that carries the call's media dies (its
 // call service stops; the load balancer sends new connections to the
 // other node). Rejoin connects again through the other node, which takes
@@ -83,7 +131,7 @@ func TestRejoin(t *testing.T) {
 		}
 		t.Cleanup(func() { st.Close() })
 		// A dead node is noticed, and its calls adopted, within a test's time.
-		return startNode(t, st, key, name, func(c *rtc.Config) { c.NodeTTL, c.ReconnectGrace = 600*time.Millisecond, 2*time.Second })
+		return startNode(t, st, key, name, auth.Config{}, func(c *rtc.Config) { c.NodeTTL, c.ReconnectGrace = 600*time.Millisecond, 2*time.Second })
 	}
 	nodeA, nodeB := node("node-a"), node("node-b")
 	lb := balance(t, nodeA.url)
