@@ -53,6 +53,11 @@ const (
 	// sortDepth tolerates.
 	videoMaxLate  = 256
 	videoMaxDelay = 500 * time.Millisecond
+	// maxSyncShiftMs bounds how far a sender report may move a track
+	// against the other: streams of one device are a few tens of
+	// milliseconds apart, so a report claiming more is wrong (a reset
+	// or bogus clock) and is ignored.
+	maxSyncShiftMs = 1000
 	// The video size written in the header until the first keyframe
 	// tells the real one (recordfile.go patches it in place).
 	placeholderWidth, placeholderHeight = 640, 480
@@ -96,6 +101,13 @@ type recording struct {
 	sized  bool                     // the video's size was written
 	done   bool                     // finished: closed, bounded or failed
 	err    error                    // what finishing the file returned
+
+	// The party's clock (see sync): recording ms = sender ms - clockBase,
+	// set by the first track to get a sender report; shift moves the
+	// other track onto it.
+	based     bool
+	clockBase int64
+	shift     [2]int64
 }
 
 // recorder returns the recorder of p's track t when the call is recorded:
@@ -271,12 +283,34 @@ func (r *recording) write(k int, key bool, ms int64, frame []byte) bool {
 		r.finish()
 		return false
 	}
-	ms = max(ms, r.lastMs[k])
+	// A track moved back by sync repeats its last time for as long as
+	// the move: blocks may not go back in time.
+	ms = max(ms+r.shift[k], r.lastMs[k])
 	r.lastMs[k] = ms
 	// ebml-go's writer hands the frame to its muxer goroutine, which
 	// sorts it among the other track's and writes it to r.file.
 	_, _ = r.tracks[k].Write(key, ms, frame)
 	return true
+}
+
+// sync puts track k on the sender's clock, given a sender report: the
+// sender's time (ms) at a moment the track's arrival timeline places at
+// arrivalMs. The first track reported defines the clock, so it does not
+// move; the other moves by its difference, once, so that audio and video
+// captured together are written together.
+func (r *recording) sync(k int, senderMs, arrivalMs int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.based {
+		r.based, r.clockBase = true, senderMs-arrivalMs
+		return
+	}
+	d := senderMs - r.clockBase - arrivalMs
+	if d < -maxSyncShiftMs || d > maxSyncShiftMs {
+		r.log.Warn("recording: sender report ignored", "shift_ms", d)
+		return
+	}
+	r.shift[k] = d
 }
 
 // videoSize writes the size of the first keyframe into the header, in
@@ -295,6 +329,7 @@ func (r *recording) videoSize(width, height int) {
 func (r *recording) release(k int) {
 	r.mu.Lock()
 	r.busy[k] = false
+	r.shift[k] = 0 // a new track of the kind is placed afresh
 	r.mu.Unlock()
 }
 

@@ -318,6 +318,73 @@ func TestRecordingVideoSync(t *testing.T) {
 	}
 }
 
+// TestRecordingSenderReportSync: the caller's video takes 120 ms longer
+// than its audio from capture to the relay (encoding, a bigger frame), so
+// arrival alone records the video 120 ms late. The sender reports, on the
+// sender's one clock, move the audio onto it: from the second report on,
+// audio and video captured together are written at the same time.
+func TestRecordingSenderReportSync(t *testing.T) {
+	r, clk := openTestRecording(t, true, maxRecordedBytes)
+	a, v := r.track(codecOpus), r.track(codecVP8)
+	start := clk.at
+	const (
+		audioDelay, videoDelay = 30, 150                  // ms from capture to arrival
+		a0, v0                 = uint32(5000), uint32(7)  // the streams' first RTP times
+		epoch                  = int64(3_900_000_000_000) // the sender's clock at capture 0, in ms
+	)
+	ntp := func(ms int64) uint64 { return uint64(ms/1000)<<32 | uint64(ms%1000)<<32/1000 }
+	var vseq uint16
+	frames := 0
+	videoAt := map[int64]int{} // capture ms -> video frame number
+	for at := 0; at <= 4000; at += 10 {
+		clk.at = start.Add(time.Duration(at) * time.Millisecond)
+		if c := at - audioDelay; c >= 0 && c%20 == 0 {
+			a.write(opus(t, uint16(c/20), a0+uint32(c*48), 60))
+		}
+		if c := at - videoDelay; c >= 0 && c%40 == 0 {
+			for _, p := range vp8Frame(t, &vseq, v0+uint32(c*90), frames == 0 || frames == 50, 1200, 320, 240) {
+				v.write(p)
+			}
+			videoAt[int64(c)] = frames
+			frames++
+		}
+		switch at {
+		case 1200: // the video's report: capture 1000 is its RTP time v0+90000
+			v.senderReport(ntp(epoch+1000), v0+1000*90)
+		case 2000: // the audio's
+			a.senderReport(ntp(epoch+1800), a0+1800*48)
+		}
+	}
+	a.release()
+	v.release()
+	if err := r.close(); err != nil {
+		t.Fatal(err)
+	}
+	_, blocks := readWebM(t, r.path)
+	au, vi := blocks[trackAudio], blocks[trackVideo]
+	if len(au) == 0 || len(vi) != frames {
+		t.Fatalf("%d audio blocks, %d video blocks; want some, %d", len(au), len(vi), frames)
+	}
+	// Times count from the first block, the audio captured at 0. The
+	// video, reported first, keeps its arrival timeline: captured at c,
+	// written at c+120 ms.
+	for i, b := range vi {
+		if want := int64(i)*40 + videoDelay - audioDelay; b.ms != want {
+			t.Fatalf("video block %d at %d ms, want %d", i, b.ms, want)
+		}
+	}
+	// Before the audio's report, audio captured at c is written at c;
+	// after it, at c+120 ms, with the video captured then.
+	if au[0].ms != 0 || au[50].ms != 1000 {
+		t.Fatalf("audio blocks 0 and 50 at %d and %d ms, want 0 and 1000 (arrival time, before the report)", au[0].ms, au[50].ms)
+	}
+	last := au[len(au)-1]
+	capture := int64(binary.BigEndian.Uint16(last.data)) * 20 // opus marks its sequence number, one per 20 ms
+	if want := capture + videoDelay - audioDelay; last.ms != want {
+		t.Fatalf("last audio block (captured at %d ms) at %d ms, want %d with the video captured then", capture, last.ms, want)
+	}
+}
+
 // Past its size bound a recording stops and its file is finished with
 // what fit; the party's other track stops with it.
 func TestRecordingSizeBound(t *testing.T) {

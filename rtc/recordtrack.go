@@ -3,6 +3,7 @@ package rtc
 import (
 	"bytes"
 	"encoding/binary"
+	"sync/atomic"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -25,7 +26,13 @@ type trackRecorder struct {
 	// A frame's time is the wall-clock arrival of the track's first
 	// packet (from the recording's start) plus the RTP time since, so
 	// the party's audio and video line up as they were sent; RTP
-	// timestamps are extended past their 32-bit wrap.
+	// timestamps are extended past their 32-bit wrap. The first sender
+	// report about the track (sr, stored by the relay's RTCP reader)
+	// then moves it onto the sender's own clock, which audio and video
+	// share (recording.sync): arrival alone is off by the difference in
+	// the two streams' encoding and network delays.
+	sr       atomic.Pointer[senderReport]
+	synced   bool
 	started  bool
 	anchorMs int64
 	lastTS   uint32 // the newest RTP timestamp seen
@@ -57,6 +64,7 @@ func (tr *trackRecorder) write(raw []byte) bool {
 			return true
 		}
 		tr.anchor(tr.pkt.Timestamp)
+		tr.syncReported()
 		e := tr.extend(tr.pkt.Timestamp)
 		if tr.wrote && e <= tr.wroteExt {
 			return true // late or repeated: the block would go back in time
@@ -70,6 +78,7 @@ func (tr *trackRecorder) write(raw []byte) bool {
 		return true
 	}
 	tr.anchor(p.Timestamp)
+	tr.syncReported()
 	tr.sb.Push(p)
 	return tr.popVideo()
 }
@@ -133,6 +142,36 @@ func (tr *trackRecorder) anchor(ts uint32) {
 	tr.started = true
 	tr.anchorMs = tr.rec.now().Sub(tr.rec.start).Milliseconds()
 	tr.lastTS = ts
+}
+
+// senderReport is what the recording needs of an RTCP sender report: the
+// sender's wall-clock time (ms) at RTP timestamp rtp.
+type senderReport struct {
+	ntpMs int64
+	rtp   uint32
+}
+
+// senderReport hands the track a sender report about it (RFC 3550
+// section 6.4.1: ntp is NTP time, 32.32 fixed point). It is called by the
+// relay's RTCP reader, so it only stores; the forward goroutine uses it.
+func (tr *trackRecorder) senderReport(ntp uint64, rtpTS uint32) {
+	frac := ntp & 0xffffffff
+	ms := int64(ntp>>32)*1000 + int64((frac*1000+1<<31)>>32) // the fraction rounded to the nearest ms
+	tr.sr.Store(&senderReport{ntpMs: ms, rtp: rtpTS})
+}
+
+// syncReported puts the track on its sender's clock with the first
+// sender report about it, once the track has started. Only the first:
+// later ones would move frames against those already written.
+func (tr *trackRecorder) syncReported() {
+	if tr.synced || !tr.started || tr.sr.Load() == nil {
+		return
+	}
+	tr.synced = true
+	sr := tr.sr.Load()
+	// Where the report's RTP time falls on the track's arrival timeline.
+	e := tr.ext + int64(int32(sr.rtp-tr.lastTS))
+	tr.rec.sync(tr.kind, sr.ntpMs, tr.anchorMs+e*1000/tr.clock)
 }
 
 // extend places RTP timestamp ts on the track's 64-bit timeline: a step

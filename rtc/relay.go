@@ -561,18 +561,18 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) 
 		k = kVideo
 	}
 	p.inSSRC[k].Store(uint32(t.SSRC()))
+	rec := rm.recorder(p, t)
+	if rec != nil {
+		defer rec.release()
+	}
 	reports := make(chan struct{})
 	go func() {
 		defer close(reports)
-		rm.senderReports(p, k, uint32(t.SSRC()), r)
+		rm.senderReports(p, k, uint32(t.SSRC()), r, rec)
 	}()
 	defer func() { <-reports }()
 	if k == kVideo {
 		rm.keyframe(p)
-	}
-	rec := rm.recorder(p, t)
-	if rec != nil {
-		defer rec.release()
 	}
 	buf := make([]byte, mtu)
 	for {
@@ -604,9 +604,10 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) 
 // dropped (they tell what p received, not what the relay sends), and so
 // is the rest (SDES, BYE): browsers group streams for sync by the msid of
 // the SDP, not by an RTCP CNAME, and the SDP already carries the CNAME
-// (pion's, the track's stream ID). It ends when the receiver does (the
-// PeerConnection closed).
-func (rm *room) senderReports(p *party, k int, ssrc uint32, r *webrtc.RTPReceiver) {
+// (pion's, the track's stream ID). rec, when the track is recorded, gets
+// the reports too, to line the recording's audio and video up. It ends
+// when the receiver does (the PeerConnection closed).
+func (rm *room) senderReports(p *party, k int, ssrc uint32, r *webrtc.RTPReceiver, rec *trackRecorder) {
 	limit := tokenbucket.New(srBurst, srRate, time.Now())
 	buf := make([]byte, mtu)
 	for {
@@ -622,7 +623,13 @@ func (rm *room) senderReports(p *party, k int, ssrc uint32, r *webrtc.RTPReceive
 			sr, ok := pkt.(*rtcp.SenderReport)
 			// A report about another SSRC (one that reached this track
 			// through a report block naming it) is not this track's.
-			if !ok || sr.SSRC != ssrc || !limit.Allow(time.Now()) {
+			if !ok || sr.SSRC != ssrc {
+				continue
+			}
+			if rec != nil {
+				rec.senderReport(sr.NTPTime, sr.RTPTime)
+			}
+			if !limit.Allow(time.Now()) {
 				continue
 			}
 			sinks := p.sinks[k].Load()
