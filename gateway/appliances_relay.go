@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -103,10 +104,12 @@ func (s *Server) serveRelay(conn *websocket.Conn) {
 		return conn.WriteMessage(fws.TextMessage, raw)
 	}
 	var once sync.Once
+	var closing atomic.Bool // a close frame went out: drain before closing
 	end := func(e ending) {
 		once.Do(func() {
 			if e.code != 0 {
 				s.wsClose(conn, e) // WriteControl is safe beside WriteMessage
+				closing.Store(true)
 			}
 			// The reader gets the client's close, or gives up soon.
 			_ = conn.SetReadDeadline(time.Now().Add(closeWait))
@@ -121,6 +124,9 @@ func (s *Server) serveRelay(conn *websocket.Conn) {
 	defer func() {
 		end(ending{})
 		<-writerDone
+		if closing.Load() {
+			drain(conn)
+		}
 		_ = conn.Close()
 	}()
 

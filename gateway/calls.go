@@ -279,6 +279,7 @@ func (s *Server) serveRTC(conn *websocket.Conn) {
 		wmu.Lock()
 		s.wsClose(conn, end)
 		wmu.Unlock()
+		drain(conn)
 	}
 	_ = conn.Close()
 }

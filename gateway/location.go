@@ -444,10 +444,12 @@ func (s *Server) servePositionsWS(conn *websocket.Conn) {
 		}
 		if s.draining.Load() {
 			s.wsClose(conn, ending{CloseServiceRestart, "service restart: reconnect"})
+			drain(conn)
 			return
 		}
 		if !req.expires.IsZero() && time.Now().After(req.expires) {
 			s.wsClose(conn, ending{CloseTokenExpired, "token expired: reconnect with a fresh token"})
+			drain(conn)
 			return
 		}
 		reply := s.positionsMessage(ctx, req.tech, data)

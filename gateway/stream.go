@@ -280,6 +280,20 @@ func (s *Server) wsClose(conn *websocket.Conn, end ending) {
 	_ = conn.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(end.code, end.reason), time.Now().Add(closeWait))
 }
 
+// drain reads and drops what the client still sends after our close
+// frame, until its own close or closeWait. Closing a socket that holds
+// unread data makes the kernel reset the connection, and a client still
+// sending (a flood, say) would lose our close frame, and its code, in
+// the reset.
+func drain(conn *websocket.Conn) {
+	_ = conn.SetReadDeadline(time.Now().Add(closeWait))
+	for {
+		if _, _, err := conn.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
 // serveSSE streams events as Server-Sent Events: "id:" is the event ID, so
 // EventSource resumes with Last-Event-ID by itself; comments keep the
 // connection alive; a final "close" event says why the stream ended
