@@ -27,7 +27,7 @@ type Config struct {
 	LogFormat       string
 	ShutdownTimeout time.Duration
 	// CPUProfile, when set, is where a CPU profile of the whole run is
-	// written at shutdown (pprof format: `go tool pprof`, or default.pgo).
+	// written at shutdown (pprof format, for `go tool pprof`).
 	CPUProfile   string
 	JWKS         string
 	JWKSIssuer   string

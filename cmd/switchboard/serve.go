@@ -56,8 +56,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 }
 
 // profileCPU starts a CPU profile of the process into path; stop ends it
-// and closes the file. The profile of a loaded gateway is what
-// cmd/switchboard/default.pgo is made from.
+// and closes the file. It is how a loaded gateway's CPU is read (go tool
+// pprof), without exposing a profiling endpoint.
 func profileCPU(path string) (stop func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
