@@ -197,11 +197,7 @@ func blackholeAPI(t *testing.T) (*webrtc.API, *blackhole) {
 	bh := &blackhole{PacketConn: conn}
 	mux := webrtc.NewICEUDPMux(nil, bh)
 	t.Cleanup(func() { _ = mux.Close() })
-	m := &webrtc.MediaEngine{}
-	_ = m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
-		ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio)
-	_ = m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8,
-		ClockRate: 90000, RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}}, PayloadType: 96}, webrtc.RTPCodecTypeVideo)
+	m := sdkCodecs()
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(mux)
 	se.SetIncludeLoopbackCandidate(true)

@@ -49,7 +49,7 @@ func TestCallPlacedByTechnician(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	answerAndJoin(t, agentSig, tc.ID, am, nil)
+	answerAndJoin(t, agentSig, tc.ID, am, nil, nil)
 	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if tm.got.Load() < 10 || am.got.Load() < 10 {
 			return fmt.Errorf("packets received: technician %d, agent %d", tm.got.Load(), am.got.Load())

@@ -187,8 +187,8 @@ func connectCall(t testing.TB, cust, agentEnv *callEnv, custID, agentID string) 
 // callOpts vary connectCall.
 type callOpts struct {
 	// API is the customer's pion API (its network, for tests that cut
-	// it); nil means call.DefaultAPI.
-	API *webrtc.API
+	// it); nil means call.DefaultAPI. AgentAPI is the agent's.
+	API, AgentAPI *webrtc.API
 	// Consent is the customer's consent to record the call.
 	Consent bool
 }
@@ -222,7 +222,7 @@ func connectCallWith(t testing.TB, cust, agentEnv *callEnv, custID, agentID stri
 	if placed.SignalingURL == "" || placed.Call.State == "" {
 		t.Fatalf("placed %+v", placed)
 	}
-	ac = answerAndJoin(t, agentSig, cc.ID, am, func(b []byte) { dataGot.Store(string(b)) })
+	ac = answerAndJoin(t, agentSig, cc.ID, am, o.AgentAPI, func(b []byte) { dataGot.Store(string(b)) })
 	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if cm.got.Load() < 10 || am.got.Load() < 10 {
 			return fmt.Errorf("packets received: customer %d, agent %d", cm.got.Load(), am.got.Load())
@@ -244,7 +244,7 @@ func connectCallWith(t testing.TB, cust, agentEnv *callEnv, custID, agentID stri
 
 // answerAndJoin is the agent on agentSig taking the call that rings them,
 // which must be callID, and joining its media with tracks m.
-func answerAndJoin(t testing.TB, agentSig *call.Signaling, callID string, m *tracks, onData func([]byte)) *call.Call {
+func answerAndJoin(t testing.TB, agentSig *call.Signaling, callID string, m *tracks, a *webrtc.API, onData func([]byte)) *call.Call {
 	t.Helper()
 	ring := waitSig(t, agentSig, api.SigRing)
 	if ring.CallID != callID {
@@ -254,7 +254,9 @@ func answerAndJoin(t testing.TB, agentSig *call.Signaling, callID string, m *tra
 		t.Fatal(err)
 	}
 	waitSig(t, agentSig, api.SigCall)
-	a, _ := call.DefaultAPI(true)
+	if a == nil {
+		a, _ = call.DefaultAPI(true)
+	}
 	ac, err := call.Join(context.Background(), agentSig, ring.CallID, call.Options{Audio: m.audio, Video: m.video, ReceiveVideo: true,
 		OnTrack: m.onTrack, API: a, OnData: onData})
 	if err != nil {

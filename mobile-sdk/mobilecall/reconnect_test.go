@@ -53,16 +53,7 @@ func TestReconnect(t *testing.T) {
 	if s := l.last(); s.State != mobilecall.StateConnected {
 		t.Fatalf("state after Reconnect %+v", s)
 	}
-	if err := a.call.HangUp(); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if s := l.last(); s.State != mobilecall.StateEnded || s.Reason != mobilecall.ReasonHungUp || s.HungUpBy != "ann" {
-			return fmt.Errorf("the app heard %+v, want ended by ann", s)
-		}
-		return nil
-	})
-	closeWithin(t, c, 20*time.Second)
+	annHangsUp(t, c, l, a)
 }
 
 // TestSignalingTokenExpiry: the gateway closes a signaling connection
@@ -101,16 +92,7 @@ func TestSignalingTokenExpiry(t *testing.T) {
 		t.Fatalf("ICE ufrags %q/%q became %q/%q: the media was restarted for a signaling hand-over", local, remote, l2, r2)
 	}
 	flowing(t, l, a, 10)
-	if err := a.call.HangUp(); err != nil {
-		t.Fatal(err)
-	}
-	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
-		if s := l.last(); s.State != mobilecall.StateEnded || s.Reason != mobilecall.ReasonHungUp || s.HungUpBy != "ann" {
-			return fmt.Errorf("the app heard %+v, want ended by ann", s)
-		}
-		return nil
-	})
-	closeWithin(t, c, 20*time.Second)
+	annHangsUp(t, c, l, a)
 }
 
 // TestRejoin: the gateway node that carries the call's media dies (its
@@ -164,4 +146,20 @@ func TestRejoin(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not end the call on the agent's side")
 	}
+}
+
+// annHangsUp: the agent (ann) hangs up, the app hears it over its
+// signaling, and the call closes cleanly.
+func annHangsUp(t *testing.T, c *mobilecall.Call, l *listener, a *agent) {
+	t.Helper()
+	if err := a.call.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if s := l.last(); s.State != mobilecall.StateEnded || s.Reason != mobilecall.ReasonHungUp || s.HungUpBy != "ann" {
+			return fmt.Errorf("the app heard %+v, want ended by ann", s)
+		}
+		return nil
+	})
+	closeWithin(t, c, 20*time.Second)
 }
