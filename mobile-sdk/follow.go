@@ -55,10 +55,12 @@ const (
 	maxSSELine = 1 << 20
 )
 
-// SSE close codes the gateway sends in its final "close" event (see
-// gateway/stream.go).
+// Close codes the gateway ends a stream with: in the final "close" event
+// of Server-Sent Events, and as WebSocket close codes (see
+// gateway/stream.go). CloseTokenExpired: the token the connection was
+// opened with expired; a new connection with a fresh token goes on.
 const (
-	closeTokenExpired  = 4001
+	CloseTokenExpired  = 4001
 	closeReplayTooLong = 4010
 )
 
@@ -215,7 +217,7 @@ func (c *Client) followOnce(ctx context.Context, hc *http.Client, filter FollowF
 			switch cl.Code {
 			case closeReplayTooLong:
 				return true, false, ErrFeedTooFarBehind
-			case closeTokenExpired:
+			case CloseTokenExpired:
 				*forceRefresh = true
 			}
 			return true, true, fmt.Errorf("switchboard: live feed closed: %d %s", cl.Code, cl.Reason)

@@ -154,7 +154,11 @@ type senderReport struct {
 // senderReport hands the track a sender report about it (RFC 3550
 // section 6.4.1: ntp is NTP time, 32.32 fixed point). It is called by the
 // relay's RTCP reader, so it only stores; the forward goroutine uses it.
+// Only the first is kept: it is the only one used.
 func (tr *trackRecorder) senderReport(ntp uint64, rtpTS uint32) {
+	if tr.sr.Load() != nil {
+		return
+	}
 	frac := ntp & 0xffffffff
 	ms := int64(ntp>>32)*1000 + int64((frac*1000+1<<31)>>32) // the fraction rounded to the nearest ms
 	tr.sr.Store(&senderReport{ntpMs: ms, rtp: rtpTS})
@@ -164,11 +168,14 @@ func (tr *trackRecorder) senderReport(ntp uint64, rtpTS uint32) {
 // sender report about it, once the track has started. Only the first:
 // later ones would move frames against those already written.
 func (tr *trackRecorder) syncReported() {
-	if tr.synced || !tr.started || tr.sr.Load() == nil {
+	if tr.synced || !tr.started {
+		return
+	}
+	sr := tr.sr.Load()
+	if sr == nil {
 		return
 	}
 	tr.synced = true
-	sr := tr.sr.Load()
 	// Where the report's RTP time falls on the track's arrival timeline.
 	e := tr.ext + int64(int32(sr.rtp-tr.lastTS))
 	tr.rec.sync(tr.kind, sr.ntpMs, tr.anchorMs+e*1000/tr.clock)

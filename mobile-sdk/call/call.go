@@ -101,10 +101,6 @@ func (s *Signaling) Signals() <-chan api.Signal { return s.in }
 // Done is closed when the connection ended.
 func (s *Signaling) Done() <-chan struct{} { return s.done }
 
-// closeTokenExpired is the close code the gateway ends a connection with
-// when the token it was opened with expires.
-const closeTokenExpired = 4001
-
 // TokenExpired reports, once the connection ended (Done), whether the
 // gateway closed it because its token expired: nothing is wrong with the
 // network, and a new connection (which Dial opens with a fresh token)
@@ -112,7 +108,7 @@ const closeTokenExpired = 4001
 func (s *Signaling) TokenExpired() bool {
 	select {
 	case <-s.done:
-		return websocket.IsCloseError(s.err, closeTokenExpired)
+		return websocket.IsCloseError(s.err, sdk.CloseTokenExpired)
 	default:
 		return false
 	}
