@@ -22,7 +22,7 @@ import (
 // made at start, known only to this process.
 type Broker struct {
 	srv        *mqtt.Server
-	ln         net.Listener
+	ln         *acceptGate
 	user, pass string
 }
 
@@ -39,13 +39,13 @@ func (s *Service) NewBroker(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{ln: ln, user: gatewayUser, pass: rand.Text()}
+	b := &Broker{ln: newAcceptGate(ln), user: gatewayUser, pass: rand.Text()}
 	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "mqtt-broker")})
 	if err := b.srv.AddHook(&aclHook{svc: s, user: b.user, pass: b.pass}, nil); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	if err := b.srv.AddListener(listeners.NewNet("tcp", ln)); err != nil {
+	if err := b.srv.AddListener(listeners.NewNet("tcp", b.ln)); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -66,6 +66,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		return err
 	}
 	<-ctx.Done()
+	b.ln.settle(settleWait) // see acceptGate
 	return b.srv.Close()
 }
 

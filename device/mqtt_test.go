@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -216,6 +217,44 @@ func TestEmbeddedBrokerWithApplianceCredentialsAndACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.checkExactlyOnce(t, map[string]uint64{u.serial: 20, v.serial: 1})
+}
+
+// TestBrokerStopsWhileClientsConnect: the broker stops while clients are
+// still connecting, as it does when the gateway stops right after start
+// (its own client connects then). mochi-mqtt registers a connection in a
+// goroutine that raced Close (-race reported it); Run now lets those
+// registrations finish first, and still returns promptly.
+func TestBrokerStopsWhileClientsConnect(t *testing.T) {
+	r := newRig(t)
+	for range 20 {
+		b, err := r.svc.NewBroker("127.0.0.1:0", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		var conns []net.Conn
+		for range 5 {
+			if c, err := net.Dial("tcp", b.Addr()); err == nil {
+				conns = append(conns, c)
+			}
+		}
+		cancel()
+		// They never send CONNECT: the broker's Close waits for their
+		// reads, so they hang up.
+		for _, c := range conns {
+			c.Close()
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the broker did not stop within 10s")
+		}
+	}
 }
 
 func TestBrokerPortTakenFailsClearly(t *testing.T) {

@@ -263,10 +263,7 @@ func TestServeZeroConfigRestartKeepsKey(t *testing.T) {
 // written stops serve at start with a clear error.
 func TestServeCPUProfile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cpu.pprof")
-	// No MQTT broker: this test stops the gateway right after it starts,
-	// and mochi-mqtt's Close races (under -race) with the gateway's own
-	// client still connecting to it.
-	addr, _, stop := startServe(t, t.TempDir(), "--cpu-profile", path, "--mqtt-addr", "")
+	addr, _, stop := startServe(t, t.TempDir(), "--cpu-profile", path)
 	res, err := http.Get("http://" + addr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
