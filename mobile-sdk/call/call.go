@@ -101,17 +101,14 @@ func (s *Signaling) Signals() <-chan api.Signal { return s.in }
 // Done is closed when the connection ended.
 func (s *Signaling) Done() <-chan struct{} { return s.done }
 
-// TokenExpired reports, once the connection ended (Done), whether the
-// gateway closed it because its token expired: nothing is wrong with the
-// network, and a new connection (which Dial opens with a fresh token)
-// picks the call up again with Resume.
+// TokenExpired waits for the connection to end (Done; Signals closes
+// just before) and reports whether the gateway closed it because its
+// token expired: nothing is wrong with the network, and a new connection
+// (which Dial opens with a fresh token) picks the call up again with
+// Resume.
 func (s *Signaling) TokenExpired() bool {
-	select {
-	case <-s.done:
-		return websocket.IsCloseError(s.err, sdk.CloseTokenExpired)
-	default:
-		return false
-	}
+	<-s.done
+	return websocket.IsCloseError(s.err, sdk.CloseTokenExpired)
 }
 
 // Send writes one signal.

@@ -315,10 +315,15 @@ func (c *Call) signals(sig *call.Signaling) {
 	// a new connection with a refreshed token takes over, and the media
 	// goes on untouched. Once: a connection that cannot be opened again
 	// is the app's to see.
-	if sig.TokenExpired() && c.resume() == nil {
-		return
+	msg := "signaling connection lost: call Reconnect"
+	if sig.TokenExpired() {
+		err := c.resume()
+		if err == nil {
+			return
+		}
+		msg = "signaling connection lost (its token expired; reopening it failed: " + err.Error() + "): call Reconnect"
 	}
-	c.callback(func(l Listener) { l.OnError("signaling connection lost: call Reconnect") })
+	c.callback(func(l Listener) { l.OnError(msg) })
 }
 
 // resume moves the call to a new signaling connection, media untouched.
