@@ -3,6 +3,7 @@ package embedded
 import (
 	"maps"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,49 +19,89 @@ type indexedAppend struct {
 }
 
 // appendRun writes a run of indexed appends queued back to back as one
-// step, with the result of writing them one by one:
-//   - each stream's entries get IDs in queue order, with one read and one
-//     write of the stream's metadata for the run;
-//   - index entries are merged first: a member set several times in the
-//     run is written once, with the score it was set to last.
+// step, with the result of writing them one by one. It is the path of a
+// run that shares its commit with other writes; a run on its own goes
+// through the log instead (wal.go), with the same two halves.
+func appendRun(tx *bolt.Tx, run []*write) error {
+	heads := map[string]*streamMetaRec{}
+	err := assignIDs(run, func(stream string) (*streamMetaRec, error) {
+		h := heads[stream]
+		if h == nil {
+			h = &streamMetaRec{}
+			if sb, err := streamBucket(tx, []byte(stream), false); err != nil {
+				return nil, err
+			} else if sb != nil {
+				*h = readMeta(sb)
+			}
+			heads[stream] = h
+		}
+		return h, nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeRun(tx, run)
+}
+
+// assignIDs gives each entry of run its ID, in queue order, as XAdd
+// does, from its stream's head (length and last ID), which head returns
+// for this run to advance.
+func assignIDs(run []*write, head func(stream string) (*streamMetaRec, error)) error {
+	now := uint64(time.Now().UnixMilli())
+	for _, w := range run {
+		a := w.appends
+		h, err := head(a.stream)
+		if err != nil {
+			return err
+		}
+		for i := range a.entries {
+			if now > h.last.Ms {
+				h.last = state.ID{Ms: now}
+			} else {
+				h.last = next(h.last)
+			}
+			a.ids[i] = h.last
+		}
+		h.length += uint64(len(a.entries))
+	}
+	return nil
+}
+
+// writeRun writes run's entries, under the IDs assigned to them, and
+// their index entries. Index entries are merged first: a member set
+// several times in the run is written once, with the score it was set to
+// last.
 //
 // The merge is what makes a busy stream cheap. Every event on a ticket
 // moves the ticket in each list that shows it; with one commit per run,
 // each list position is written once per commit instead of once per
 // event, and each index's buckets are looked up once.
-func appendRun(tx *bolt.Tx, run []*write) error {
+func writeRun(tx *bolt.Tx, run []*write) error {
 	type streamRun struct {
-		values [][]byte
-		ids    []state.ID
+		sb, eb *bolt.Bucket
+		meta   streamMetaRec
 	}
 	streams := map[string]*streamRun{}
+	sets := map[string]map[string]float64{}
 	for _, w := range run {
 		a := w.appends
 		sr := streams[a.stream]
 		if sr == nil {
-			sr = &streamRun{}
+			sb, err := streamBucket(tx, []byte(a.stream), true)
+			if err != nil {
+				return err
+			}
+			sr = &streamRun{sb: sb, eb: sb.Bucket(streamEntries), meta: readMeta(sb)}
+			// Entries only ever go at the end: full pages, half the splits.
+			sr.eb.FillPercent = 1
 			streams[a.stream] = sr
 		}
-		for _, e := range a.entries {
-			sr.values = append(sr.values, e.Value)
-		}
-	}
-	for name, sr := range streams {
-		sr.ids = make([]state.ID, len(sr.values))
-		if err := appendInTx(tx, []byte(name), sr.values, sr.ids); err != nil {
-			return err
-		}
-	}
-	// Hand out the IDs in queue order and collect the index entries.
-	next := map[string]int{}
-	sets := map[string]map[string]float64{}
-	for _, w := range run {
-		a := w.appends
-		sr, at := streams[a.stream], next[a.stream]
-		next[a.stream] = at + len(a.entries)
 		for i, e := range a.entries {
-			id := sr.ids[at+i]
-			a.ids[i] = id
+			id := a.ids[i]
+			if err := sr.eb.Put(idKey(id), e.Value); err != nil {
+				return err
+			}
+			sr.meta.last = id
 			for _, ie := range e.Indexes {
 				m := ie.Member
 				if m == "" {
@@ -73,6 +114,12 @@ func appendRun(tx *bolt.Tx, run []*write) error {
 				}
 				set[m] = float64(id.Ms)
 			}
+		}
+		sr.meta.length += uint64(len(a.entries))
+	}
+	for _, sr := range streams {
+		if err := writeMeta(sr.sb, sr.meta); err != nil {
+			return err
 		}
 	}
 	// In key order, so consecutive writes land on neighbouring pages.

@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -53,30 +55,27 @@ func (s *Store) queue(ctx context.Context, w *write) error {
 }
 
 // commitLoop is the committer: it takes the first queued write, every
-// other write already queued behind it, and commits them in one
-// transaction. Writes arriving during the commit's fsync queue up for the
-// next one, so batches grow with load without any timer (bbolt's own
-// Batch waits up to 10ms for company, which would cap a lone writer at
-// about 100 commits a second).
+// other write already queued behind it, and commits them as one batch.
+// Writes arriving during the batch's fsync queue up for the next one, so
+// batches grow with load without any timer (bbolt's own Batch waits up
+// to 10ms for company, which would cap a lone writer at about 100
+// commits a second).
 //
-// A committed batch's writers are told by a second goroutine, the
-// notifier, in commit order, while the committer begins the next
-// transaction: waking hundreds of writers was an eighth of the
-// committer's time under load.
+// A batch of indexed appends alone is logged (wal.go): the committer
+// gives the entries their IDs, writes the record, acknowledges the
+// writers and hands the batch to the applier to write into the tree. Any
+// other batch goes to the applier whole, to commit in one transaction.
+// The applier takes batches in the order the committer hands them over,
+// so the tree sees every write in commit order.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	notices := make(chan notice, 2)
-	notified := make(chan struct{})
+	items := make(chan applyItem, 16)
+	applied := make(chan struct{})
 	go func() {
-		defer close(notified)
-		for n := range notices {
-			n.deliver()
-		}
+		defer close(applied)
+		s.applyLoop(items)
 	}()
-	defer func() {
-		close(notices)
-		<-notified
-	}()
+	c := committer{s: s, pos: s.progress.applied.Load(), heads: map[string]*streamMetaRec{}}
 	for w := range s.writes {
 		batch := append(make([]*write, 0, 64), w)
 	fill:
@@ -91,25 +90,204 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		notices <- s.commit(batch)
+		if it, ok := c.take(batch); ok {
+			items <- it
+		}
+	}
+	close(items)
+	<-applied
+	s.log.close(s.progress.applied.Load() == c.pos && s.progress.failed() == nil)
+}
+
+// committer is the committer's own state.
+type committer struct {
+	s   *Store
+	pos uint64 // the position of the last batch handed to the applier
+	// heads are the heads of the streams logged to since the applier was
+	// last seen idle, as the logged batches left them; stale says a
+	// batch committed since may have moved one, so they must be read
+	// again once it is applied.
+	heads map[string]*streamMetaRec
+	stale bool
+}
+
+// take turns batch into the applier's next item, or answers its writers
+// itself when the store has failed.
+func (c *committer) take(batch []*write) (applyItem, bool) {
+	s := c.s
+	if err := s.progress.failed(); err != nil {
+		for _, w := range batch {
+			w.done <- err
+		}
+		return applyItem{}, false
+	}
+	c.pos++
+	appends := 0
+	for _, w := range batch {
+		if w.appends != nil {
+			appends++
+		}
+	}
+	if appends == len(batch) && c.log(batch) == nil {
+		// Published before the writers hear, so a read they start next
+		// waits for the tree to hold their entries.
+		s.progress.logged.Store(c.pos)
+		for _, w := range batch {
+			w.done <- nil
+		}
+		s.log.release(s.progress.applied.Load())
+		return applyItem{batch: batch, pos: c.pos, logged: true}, true
+	}
+	// Committed in the tree directly (with the log failing, the commit
+	// reports what is wrong, if anything is). Appends in it move their
+	// streams' heads there; nothing else moves a head.
+	c.stale = c.stale || appends > 0
+	return applyItem{batch: batch, pos: c.pos}, true
+}
+
+// log gives batch's entries their IDs and writes its record.
+func (c *committer) log(batch []*write) error {
+	s := c.s
+	if c.stale {
+		if err := s.progress.wait(context.Background(), c.pos-1); err != nil {
+			return err
+		}
+		clear(c.heads)
+		c.stale = false
+	}
+	err := assignIDs(batch, c.head)
+	if err == nil {
+		err = s.log.append(c.pos, batch)
+	}
+	if err != nil {
+		// The heads moved for IDs nobody was given.
+		c.stale = true
+	}
+	return err
+}
+
+// head returns stream's head. One not in heads has had nothing appended
+// since the applier was last idle, so the tree's is current.
+func (c *committer) head(stream string) (*streamMetaRec, error) {
+	if h := c.heads[stream]; h != nil {
+		return h, nil
+	}
+	h := &streamMetaRec{}
+	err := c.s.db.View(func(tx *bolt.Tx) error {
+		if sb, _ := streamBucket(tx, []byte(stream), false); sb != nil {
+			*h = readMeta(sb)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.heads[stream] = h
+	return h, nil
+}
+
+// applyItem is a batch for the applier: logged, and already answered, or
+// to commit.
+type applyItem struct {
+	batch  []*write
+	pos    uint64
+	logged bool
+}
+
+// maxApply caps how many logged writes one apply commits.
+const maxApply = 8 * maxBatch
+
+// applyLoop is the applier: it commits each batch handed to it, and
+// writes every logged batch waiting into the tree in one transaction.
+//
+// Writers are told, and the after functions run, by a second goroutine,
+// the notifier, in commit order, while the applier begins the next
+// transaction: waking hundreds of writers was an eighth of the
+// committer's time under load.
+func (s *Store) applyLoop(items <-chan applyItem) {
+	notices := make(chan notice, 2)
+	notified := make(chan struct{})
+	go func() {
+		defer close(notified)
+		for n := range notices {
+			n.deliver()
+		}
+	}()
+	defer func() {
+		close(notices)
+		<-notified
+	}()
+	var held *applyItem // taken while gathering logged batches, for next
+	for {
+		it, ok := applyItem{}, true
+		if held != nil {
+			it, held = *held, nil
+		} else if it, ok = <-items; !ok {
+			return
+		}
+		if !it.logged {
+			n := notice{batch: it.batch, err: s.progress.failed()}
+			if n.err == nil {
+				n = s.commit(it.batch)
+			}
+			s.progress.advance(it.pos)
+			notices <- n
+			continue
+		}
+		logged, pos := it.batch, it.pos
+	gather:
+		for len(logged) < maxApply {
+			select {
+			case nx, ok := <-items:
+				if !ok {
+					break gather
+				}
+				if !nx.logged {
+					held = &nx
+					break gather
+				}
+				logged, pos = append(logged, nx.batch...), nx.pos
+			default:
+				break gather
+			}
+		}
+		err := s.progress.failed()
+		if err == nil {
+			err = s.db.Update(func(tx *bolt.Tx) error {
+				return run(func(tx *bolt.Tx) error { return applyLogged(tx, logged, pos) }, tx)
+			})
+		}
+		if err != nil {
+			// The writers were told their entries are durable, and they
+			// are, in the log; the tree cannot take them, so the store
+			// stops and the next Open replays them.
+			s.progress.fail(fmt.Errorf("embedded: apply the log: %w (reopen the store to replay it)", err))
+		} else {
+			s.progress.advance(pos)
+		}
+		notices <- notice{batch: logged, err: err, answered: true}
 	}
 }
 
 // notice is the outcome of a batch, for its writers.
 type notice struct {
-	batch []*write
-	err   error
+	batch    []*write
+	err      error
+	answered bool // a logged batch: its writers have heard
 }
 
 // deliver runs the batch's after functions, if it committed, and hands
-// every writer the result. after runs only here, in commit order, so
-// memory never runs ahead of, or out of order with, the file.
+// every writer not yet answered the result. after runs only here, in
+// commit order, so memory never runs ahead of, or out of order with, the
+// tree.
 func (n notice) deliver() {
 	for _, w := range n.batch {
 		if n.err == nil && w.after != nil {
 			w.after()
 		}
-		w.done <- n.err
+		if !n.answered {
+			w.done <- n.err
+		}
 	}
 }
 
@@ -177,4 +355,77 @@ func run(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 		}
 	}()
 	return fn(tx)
+}
+
+// progress is how far the applier has come, for readers and the
+// committer to wait on.
+type progress struct {
+	applied atomic.Uint64 // the position of the last batch applied
+	logged  atomic.Uint64 // the position of the last logged batch answered
+
+	mu  sync.Mutex
+	ch  chan struct{} // closed by the next advance or fail
+	err error         // why applying failed; the store then refuses writes
+	bad atomic.Bool   // err is set
+}
+
+// advance records that the batch at pos is applied.
+func (p *progress) advance(pos uint64) {
+	p.applied.Store(pos)
+	p.mu.Lock()
+	p.wake()
+	p.mu.Unlock()
+}
+
+// fail records that the applier cannot go on, waking every waiter.
+func (p *progress) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+		p.bad.Store(true)
+	}
+	p.wake()
+	p.mu.Unlock()
+}
+
+func (p *progress) wake() {
+	if p.ch != nil {
+		close(p.ch)
+		p.ch = nil
+	}
+}
+
+func (p *progress) failed() error {
+	if !p.bad.Load() {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// wait waits until the batch at pos is applied.
+func (p *progress) wait(ctx context.Context, pos uint64) error {
+	for p.applied.Load() < pos {
+		p.mu.Lock()
+		if p.err != nil {
+			p.mu.Unlock()
+			return p.err
+		}
+		if p.applied.Load() >= pos {
+			p.mu.Unlock()
+			return nil
+		}
+		if p.ch == nil {
+			p.ch = make(chan struct{})
+		}
+		ch := p.ch
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

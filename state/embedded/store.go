@@ -97,8 +97,10 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	writes chan *write    // to the committer; closed by Close
-	wg     sync.WaitGroup // the committer and the sweeper
+	writes   chan *write    // to the committer; closed by Close
+	log      *wal           // the committer's
+	progress progress       // the applier's
+	wg       sync.WaitGroup // the committer and the sweeper
 
 	counters counters
 	geo      geoSets
@@ -141,7 +143,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		hub:      hub{channels: make(map[string]map[*subscription]struct{}), all: make(map[*subscription]struct{})},
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKV, bucketKVExp, bucketIxMembers, bucketIxScores, bucketIxCounts, bucketStreams, bucketGeo} {
+		for _, b := range [][]byte{bucketKV, bucketKVExp, bucketIxMembers, bucketIxScores, bucketIxCounts, bucketStreams, bucketGeo, bucketWAL} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -155,6 +157,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("embedded: move indexes to the shared trees: %w", err)
 	}
+	last, err := replayLog(db, dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.log = &wal{dir: dir, segmentSize: walSegmentSize}
+	s.progress.applied.Store(last)
+	s.progress.logged.Store(last)
 	if err := s.loadGeo(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded: load geo sets: %w", err)
@@ -212,8 +222,19 @@ func (s *Store) enter(ctx context.Context) error {
 
 func (s *Store) leave() { s.closeMu.RUnlock() }
 
-// view runs fn in a read transaction.
+// view runs fn in a read transaction that holds every write answered
+// before it began: it waits, if it must, for the applier to write the
+// logged appends into the tree.
 func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := s.progress.wait(ctx, s.progress.logged.Load()); err != nil {
+		return err
+	}
+	return s.viewKV(ctx, fn)
+}
+
+// viewKV is view for reads of keys alone, which logged appends never
+// touch, so it never waits for the applier.
+func (s *Store) viewKV(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func streamBucket(tx *bolt.Tx, stream []byte, create bool) (*bolt.Bucket, error)
 	return sb, writeMeta(sb, streamMetaRec{})
 }
 
-// XAdd appends values as one transaction and returns their IDs. IDs are
+// XAdd appends values as one write and returns their IDs. IDs are
 // generated as Redis does: the millisecond clock, or the last ID's
 // millisecond if the clock is behind it (after a restart with a clock
 // stepped back), with a sequence for entries in the same millisecond.
@@ -100,47 +100,29 @@ func (s *Store) XAdd(ctx context.Context, stream string, values ...[]byte) ([]st
 		}
 		return []string{}, nil
 	}
-	name := []byte(stream)
-	ids := make([]state.ID, len(values))
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		return appendInTx(tx, name, values, ids)
-	}, func() { s.streams.wake(stream) })
+	entries := make([]state.IndexedEntry, len(values))
+	for i, v := range values {
+		entries[i].Value = v
+	}
+	ids, err := s.appendEntries(ctx, stream, entries)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: xadd: %w", err)
 	}
-	out := make([]string, len(ids))
-	for i, id := range ids {
+	return ids, nil
+}
+
+// appendEntries queues entries for stream as one indexed append (the
+// committer logs or commits it) and returns their IDs.
+func (s *Store) appendEntries(ctx context.Context, stream string, entries []state.IndexedEntry) ([]string, error) {
+	a := &indexedAppend{stream: stream, entries: cloneEntries(entries), ids: make([]state.ID, len(entries))}
+	if err := s.queue(ctx, &write{appends: a, after: func() { s.streams.wake(stream) }, done: make(chan error, 1)}); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(a.ids))
+	for i, id := range a.ids {
 		out[i] = id.String()
 	}
 	return out, nil
-}
-
-// appendInTx appends values to a stream inside tx, filling ids.
-func appendInTx(tx *bolt.Tx, name []byte, values [][]byte, ids []state.ID) error {
-	sb, err := streamBucket(tx, name, true)
-	if err != nil {
-		return err
-	}
-	meta := readMeta(sb)
-	eb := sb.Bucket(streamEntries)
-	// Entries only ever go at the end: full pages, half the splits.
-	eb.FillPercent = 1
-	now := uint64(time.Now().UnixMilli())
-	last := meta.last
-	for i, v := range values {
-		if now > last.Ms {
-			last = state.ID{Ms: now}
-		} else {
-			last = next(last)
-		}
-		ids[i] = last
-		if err := eb.Put(idKey(last), v); err != nil {
-			return err
-		}
-	}
-	meta.last = last
-	meta.length += uint64(len(values))
-	return writeMeta(sb, meta)
 }
 
 // longestIDMember is as long as an ID member can be, to check the room an
@@ -167,17 +149,32 @@ func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state
 	if len(entries) == 0 {
 		return []string{}, s.Ping(ctx)
 	}
-	a := &indexedAppend{stream: stream, entries: entries, ids: make([]state.ID, len(entries))}
-	err := s.queue(ctx, &write{appends: a, after: func() { s.streams.wake(stream) }, done: make(chan error, 1)})
-	ids := a.ids
+	ids, err := s.appendEntries(ctx, stream, entries)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: xadd indexed: %w", err)
 	}
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.String()
+	return ids, nil
+}
+
+// cloneEntries copies entries and their values: the applier writes a
+// logged append into the tree after its caller has returned, and may
+// reuse them.
+func cloneEntries(entries []state.IndexedEntry) []state.IndexedEntry {
+	size, nIdx := 0, 0
+	for _, e := range entries {
+		size, nIdx = size+len(e.Value), nIdx+len(e.Indexes)
 	}
-	return out, nil
+	values, idx := make([]byte, 0, size), make([]state.IndexEntry, 0, nIdx)
+	out := make([]state.IndexedEntry, len(entries))
+	for i, e := range entries {
+		values = append(values, e.Value...)
+		idx = append(idx, e.Indexes...)
+		out[i] = state.IndexedEntry{
+			Value:   values[len(values)-len(e.Value) : len(values) : len(values)],
+			Indexes: idx[len(idx)-len(e.Indexes) : len(idx) : len(idx)],
+		}
+	}
+	return out
 }
 
 // XLen returns the number of entries in stream.
