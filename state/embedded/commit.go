@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/switchboard/switchboard/state"
 )
 
 // maxBatch caps how many writes share one transaction, so one commit's
@@ -133,6 +135,9 @@ func (c *committer) take(batch []*write) (applyItem, bool) {
 		// waits for the tree to hold their entries.
 		s.progress.logged.Store(c.pos)
 		for _, w := range batch {
+			if w.after != nil {
+				w.after()
+			}
 			w.done <- nil
 		}
 		s.log.release(s.progress.applied.Load())
@@ -140,8 +145,14 @@ func (c *committer) take(batch []*write) (applyItem, bool) {
 	}
 	// Committed in the tree directly (with the log failing, the commit
 	// reports what is wrong, if anything is). Appends in it move their
-	// streams' heads there; nothing else moves a head.
-	c.stale = c.stale || appends > 0
+	// streams' heads there, and skip the tails; nothing else moves a
+	// head.
+	for _, w := range batch {
+		if w.appends != nil {
+			c.stale = true
+			s.tails.reset(w.appends.stream)
+		}
+	}
 	return applyItem{batch: batch, pos: c.pos}, true
 }
 
@@ -155,6 +166,14 @@ func (c *committer) log(batch []*write) error {
 		clear(c.heads)
 		c.stale = false
 	}
+	prev := map[string]state.ID{}
+	for _, w := range batch {
+		h, err := c.head(w.appends.stream)
+		if err != nil {
+			return err
+		}
+		prev[w.appends.stream] = h.last
+	}
 	err := assignIDs(batch, c.head)
 	if err == nil {
 		err = s.log.append(c.pos, batch)
@@ -162,8 +181,14 @@ func (c *committer) log(batch []*write) error {
 	if err != nil {
 		// The heads moved for IDs nobody was given.
 		c.stale = true
+		return err
 	}
-	return err
+	for _, w := range batch {
+		a := w.appends
+		s.tails.add(a.stream, prev[a.stream], a)
+		prev[a.stream] = a.ids[len(a.ids)-1]
+	}
+	return nil
 }
 
 // head returns stream's head. One not in heads has had nothing appended
@@ -265,29 +290,25 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 		} else {
 			s.progress.advance(pos)
 		}
-		notices <- notice{batch: logged, err: err, answered: true}
 	}
 }
 
-// notice is the outcome of a batch, for its writers.
+// notice is the outcome of a committed batch, for its writers.
 type notice struct {
-	batch    []*write
-	err      error
-	answered bool // a logged batch: its writers have heard
+	batch []*write
+	err   error
 }
 
 // deliver runs the batch's after functions, if it committed, and hands
-// every writer not yet answered the result. after runs only here, in
-// commit order, so memory never runs ahead of, or out of order with, the
-// tree.
+// every writer the result. after runs only here (or, for a logged batch,
+// in the committer once it is durable), in commit order, so memory never
+// runs ahead of, or out of order with, what is durable.
 func (n notice) deliver() {
 	for _, w := range n.batch {
 		if n.err == nil && w.after != nil {
 			w.after()
 		}
-		if !n.answered {
-			w.done <- n.err
-		}
+		w.done <- n.err
 	}
 }
 

@@ -100,6 +100,7 @@ type Store struct {
 	writes   chan *write    // to the committer; closed by Close
 	log      *wal           // the committer's
 	progress progress       // the applier's
+	tails    tails          // the streams' newest logged entries
 	wg       sync.WaitGroup // the committer and the sweeper
 
 	counters counters

@@ -210,6 +210,12 @@ func (s *Store) XRead(ctx context.Context, stream, after string, count int, bloc
 	}
 	name := []byte(stream)
 	out, err := s.blocking(ctx, stream, block, func() ([]state.Entry, error) {
+		if out, ok := s.tails.read(stream, from, count); ok {
+			if err := s.Ping(ctx); err != nil {
+				return nil, err
+			}
+			return out, nil
+		}
 		var out []state.Entry
 		err := s.view(ctx, func(tx *bolt.Tx) error {
 			if sb, _ := streamBucket(tx, name, false); sb != nil {
