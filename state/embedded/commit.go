@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -219,8 +220,19 @@ type applyItem struct {
 	logged bool
 }
 
-// maxApply caps how many logged writes one apply commits.
-const maxApply = 8 * maxBatch
+// An apply commits at most maxApply logged writes. When it finds
+// applyLoad or more waiting, the store is busy, and it waits up to
+// applyWait for more before it commits, unless a reader is waiting for
+// it: a bbolt commit costs a page per index it touches however few
+// entries each gets, so fewer, bigger commits leave more of the machine
+// to the writers (BenchmarkAppend in ticket/: a tenth more events a
+// second). Readers of logged appends never wait for it: they read the
+// stream's tail (tail.go).
+const (
+	maxApply  = 8 * maxBatch
+	applyLoad = maxBatch / 4
+	applyWait = 5 * time.Millisecond
+)
 
 // applyLoop is the applier: it commits each batch handed to it, and
 // writes every logged batch waiting into the tree in one transaction.
@@ -260,6 +272,8 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 			continue
 		}
 		logged, pos := it.batch, it.pos
+		// Gather what is waiting; under load, wait a little for more.
+		var deadline <-chan time.Time
 	gather:
 		for len(logged) < maxApply {
 			select {
@@ -272,7 +286,28 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 					break gather
 				}
 				logged, pos = append(logged, nx.batch...), nx.pos
+				continue
 			default:
+			}
+			if deadline == nil {
+				if len(logged) < applyLoad {
+					break gather
+				}
+				deadline = time.After(applyWait)
+			}
+			select {
+			case nx, ok := <-items:
+				if !ok {
+					break gather
+				}
+				if !nx.logged {
+					held = &nx
+					break gather
+				}
+				logged, pos = append(logged, nx.batch...), nx.pos
+			case <-deadline:
+				break gather
+			case <-s.progress.hurry:
 				break gather
 			}
 		}
@@ -384,6 +419,8 @@ type progress struct {
 	applied atomic.Uint64 // the position of the last batch applied
 	logged  atomic.Uint64 // the position of the last logged batch answered
 
+	hurry chan struct{} // a waiter asks the applier not to wait for more
+
 	mu  sync.Mutex
 	ch  chan struct{} // closed by the next advance or fail
 	err error         // why applying failed; the store then refuses writes
@@ -442,6 +479,10 @@ func (p *progress) wait(ctx context.Context, pos uint64) error {
 		}
 		ch := p.ch
 		p.mu.Unlock()
+		select {
+		case p.hurry <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -164,6 +164,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.log = &wal{dir: dir, segmentSize: walSegmentSize}
+	s.progress.hurry = make(chan struct{}, 1)
 	s.progress.applied.Store(last)
 	s.progress.logged.Store(last)
 	if err := s.loadGeo(); err != nil {
