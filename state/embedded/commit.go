@@ -132,6 +132,7 @@ func (c *committer) take(batch []*write) (applyItem, bool) {
 		}
 	}
 	if appends == len(batch) && c.log(batch) == nil {
+		s.log.release(s.progress.applied.Load())
 		// Published before the writers hear, so a read they start next
 		// waits for the tree to hold their entries.
 		s.progress.logged.Store(c.pos)
@@ -141,7 +142,6 @@ func (c *committer) take(batch []*write) (applyItem, bool) {
 			}
 			w.done <- nil
 		}
-		s.log.release(s.progress.applied.Load())
 		return applyItem{batch: batch, pos: c.pos, logged: true}, true
 	}
 	// Committed in the tree directly (with the log failing, the commit
