@@ -22,9 +22,9 @@ type indexedAppend struct {
 // step, with the result of writing them one by one. It is the path of a
 // run that shares its commit with other writes; a run on its own goes
 // through the log instead (wal.go), with the same two halves.
-func appendRun(tx *bolt.Tx, run []*write) error {
+func appendRun(tx *bolt.Tx, run []*write, now time.Time) error {
 	heads := map[string]*streamMetaRec{}
-	err := assignIDs(run, func(stream string) (*streamMetaRec, error) {
+	err := assignIDs(run, now, func(stream string) (*streamMetaRec, error) {
 		h := heads[stream]
 		if h == nil {
 			h = &streamMetaRec{}
@@ -44,10 +44,11 @@ func appendRun(tx *bolt.Tx, run []*write) error {
 }
 
 // assignIDs gives each entry of run its ID, in queue order, as XAdd
-// does, from its stream's head (length and last ID), which head returns
-// for this run to advance.
-func assignIDs(run []*write, head func(stream string) (*streamMetaRec, error)) error {
-	now := uint64(time.Now().UnixMilli())
+// does (the millisecond clock, or the last ID's millisecond if the clock
+// is behind it, with a sequence), from its stream's head (length and
+// last ID), which head returns for this run to advance.
+func assignIDs(run []*write, clock time.Time, head func(stream string) (*streamMetaRec, error)) error {
+	now := uint64(clock.UnixMilli())
 	for _, w := range run {
 		a := w.appends
 		h, err := head(a.stream)

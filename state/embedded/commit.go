@@ -78,7 +78,7 @@ func (s *Store) commitLoop() {
 		defer close(applied)
 		s.applyLoop(items)
 	}()
-	c := committer{s: s, pos: s.progress.applied.Load(), heads: map[string]*streamMetaRec{}}
+	c := committer{s: s, items: items, pos: s.progress.applied.Load(), heads: map[string]*streamMetaRec{}}
 	for w := range s.writes {
 		batch := append(make([]*write, 0, 64), w)
 	fill:
@@ -93,9 +93,7 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		if it, ok := c.take(batch); ok {
-			items <- it
-		}
+		c.take(batch)
 	}
 	close(items)
 	<-applied
@@ -104,8 +102,9 @@ func (s *Store) commitLoop() {
 
 // committer is the committer's own state.
 type committer struct {
-	s   *Store
-	pos uint64 // the position of the last batch handed to the applier
+	s     *Store
+	items chan<- applyItem // to the applier
+	pos   uint64           // the position of the last batch handed to it
 	// heads are the heads of the streams logged to since the applier was
 	// last seen idle, as the logged batches left them; stale says a
 	// batch committed since may have moved one, so they must be read
@@ -114,54 +113,64 @@ type committer struct {
 	stale bool
 }
 
-// take turns batch into the applier's next item, or answers its writers
-// itself when the store has failed.
-func (c *committer) take(batch []*write) (applyItem, bool) {
+// take hands batch to the applier, or answers its writers itself when
+// the store has failed. Its appends are logged, and answered, first: its
+// writers are all waiting, none yet answered, so any order among them is
+// one they could have run in, and logging the appends of every batch
+// keeps them off the slower path however busy other writes keep the
+// store.
+func (c *committer) take(batch []*write) {
 	s := c.s
 	if err := s.progress.failed(); err != nil {
 		for _, w := range batch {
 			w.done <- err
 		}
-		return applyItem{}, false
+		return
+	}
+	appends, others := make([]*write, 0, len(batch)), []*write(nil)
+	for _, w := range batch {
+		if w.appends != nil {
+			appends = append(appends, w)
+		} else {
+			others = append(others, w)
+		}
+	}
+	if len(appends) > 0 {
+		if c.log(appends, c.pos+1) == nil {
+			c.pos++
+			s.log.release(s.progress.applied.Load())
+			// Published before the writers hear, so a read they start
+			// next waits for the tree to hold their entries.
+			s.progress.logged.Store(c.pos)
+			for _, w := range appends {
+				if w.after != nil {
+					w.after()
+				}
+				w.done <- nil
+			}
+			c.items <- applyItem{batch: appends, pos: c.pos, logged: true}
+			appends = nil
+		}
+	}
+	if len(appends)+len(others) == 0 {
+		return
+	}
+	// Committed in the tree directly. Appends here (the log failed: the
+	// commit reports what is wrong, if anything is) take their IDs from
+	// the tree's heads, and skip the tails; nothing else moves a head.
+	for _, w := range appends {
+		c.stale = true
+		s.tails.reset(w.appends.stream)
 	}
 	c.pos++
-	appends := 0
-	for _, w := range batch {
-		if w.appends != nil {
-			appends++
-		}
-	}
-	if appends == len(batch) && c.log(batch) == nil {
-		s.log.release(s.progress.applied.Load())
-		// Published before the writers hear, so a read they start next
-		// waits for the tree to hold their entries.
-		s.progress.logged.Store(c.pos)
-		for _, w := range batch {
-			if w.after != nil {
-				w.after()
-			}
-			w.done <- nil
-		}
-		return applyItem{batch: batch, pos: c.pos, logged: true}, true
-	}
-	// Committed in the tree directly (with the log failing, the commit
-	// reports what is wrong, if anything is). Appends in it move their
-	// streams' heads there, and skip the tails; nothing else moves a
-	// head.
-	for _, w := range batch {
-		if w.appends != nil {
-			c.stale = true
-			s.tails.reset(w.appends.stream)
-		}
-	}
-	return applyItem{batch: batch, pos: c.pos}, true
+	c.items <- applyItem{batch: append(appends, others...), pos: c.pos}
 }
 
-// log gives batch's entries their IDs and writes its record.
-func (c *committer) log(batch []*write) error {
+// log gives batch's entries their IDs and writes its record, at pos.
+func (c *committer) log(batch []*write, pos uint64) error {
 	s := c.s
 	if c.stale {
-		if err := s.progress.wait(context.Background(), c.pos-1); err != nil {
+		if err := s.progress.wait(context.Background(), c.pos); err != nil {
 			return err
 		}
 		clear(c.heads)
@@ -175,13 +184,10 @@ func (c *committer) log(batch []*write) error {
 		}
 		prev[w.appends.stream] = h.last
 	}
-	err := assignIDs(batch, c.head)
-	if err == nil {
-		err = s.log.append(c.pos, batch)
+	if err := assignIDs(batch, s.now(), c.head); err != nil {
+		return err
 	}
-	if err != nil {
-		// The heads moved for IDs nobody was given.
-		c.stale = true
+	if err := s.log.append(pos, batch); err != nil {
 		return err
 	}
 	for _, w := range batch {
@@ -388,7 +394,7 @@ func (s *Store) tryCommit(batch []*write) (int, error) {
 			j++
 		}
 		appends := batch[i:j]
-		if err := run(func(tx *bolt.Tx) error { return appendRun(tx, appends) }, tx); err != nil {
+		if err := run(func(tx *bolt.Tx) error { return appendRun(tx, appends, s.now()) }, tx); err != nil {
 			// Only the unexpected (a full disk, a corrupt bucket) fails
 			// here; blaming the run's first write lets the rest retry.
 			_ = tx.Rollback()

@@ -97,11 +97,12 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	writes   chan *write    // to the committer; closed by Close
-	log      *wal           // the committer's
-	progress progress       // the applier's
-	tails    tails          // the streams' newest logged entries
-	wg       sync.WaitGroup // the committer and the sweeper
+	now      func() time.Time // the clock stream IDs come from; tests stop it
+	writes   chan *write      // to the committer; closed by Close
+	log      *wal             // the committer's
+	progress progress         // the applier's
+	tails    tails            // the streams' newest logged entries
+	wg       sync.WaitGroup   // the committer and the sweeper
 
 	counters counters
 	geo      geoSets
@@ -136,6 +137,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
 		db:       db,
 		opts:     o,
+		now:      time.Now,
 		done:     make(chan struct{}),
 		writes:   make(chan *write, maxBatch),
 		counters: counters{m: make(map[string]counter)},
