@@ -15,7 +15,8 @@ import (
 
 // BenchmarkAppend measures raw ticket.Service.Append throughput in
 // embedded mode with many concurrent appenders (the embedded store batches
-// their commits, one fsync per batch). Goal of issue 3: 50,000 events/s.
+// them, one write-ahead log fdatasync per batch). Goal of issue 3: 50,000
+// events/s.
 //
 //	go test -run x -bench Append -benchtime 20000x ./ticket/
 func BenchmarkAppend(b *testing.B) {
