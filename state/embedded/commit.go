@@ -278,44 +278,37 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 			continue
 		}
 		logged, pos := it.batch, it.pos
-		// Gather what is waiting; under load, wait a little for more.
 		var deadline <-chan time.Time
 	gather:
 		for len(logged) < maxApply {
+			var nx applyItem
+			var ok bool
 			select {
-			case nx, ok := <-items:
-				if !ok {
-					break gather
-				}
-				if !nx.logged {
-					held = &nx
-					break gather
-				}
-				logged, pos = append(logged, nx.batch...), nx.pos
-				continue
+			case nx, ok = <-items:
 			default:
-			}
-			if deadline == nil {
-				if len(logged) < applyLoad {
+				// Nothing waiting. Under load, wait a little for more.
+				if deadline == nil {
+					if len(logged) < applyLoad {
+						break gather
+					}
+					deadline = time.After(applyWait)
+				}
+				select {
+				case nx, ok = <-items:
+				case <-deadline:
+					break gather
+				case <-s.progress.hurry:
 					break gather
 				}
-				deadline = time.After(applyWait)
 			}
-			select {
-			case nx, ok := <-items:
-				if !ok {
-					break gather
-				}
-				if !nx.logged {
-					held = &nx
-					break gather
-				}
-				logged, pos = append(logged, nx.batch...), nx.pos
-			case <-deadline:
-				break gather
-			case <-s.progress.hurry:
-				break gather
+			if !ok {
+				break
 			}
+			if !nx.logged {
+				held = &nx
+				break
+			}
+			logged, pos = append(logged, nx.batch...), nx.pos
 		}
 		err := s.progress.failed()
 		if err == nil {
