@@ -226,18 +226,21 @@ type applyItem struct {
 	logged bool
 }
 
-// An apply commits at most maxApply logged writes. When it finds
-// applyLoad or more waiting, the store is busy, and it waits up to
-// applyWait for more before it commits, unless a reader is waiting for
-// it: a bbolt commit costs a page per index it touches however few
-// entries each gets, so fewer, bigger commits leave more of the machine
-// to the writers (BenchmarkAppend in ticket/: a tenth more events a
-// second). Readers of logged appends never wait for it: they read the
-// stream's tail (tail.go).
+// An apply commits at most maxApply logged writes holding at most
+// maxApplyEntries entries (one write may hold a thousand), so its dirty
+// pages stay bounded. When it finds applyLoad or more writes waiting,
+// the store is busy, and it waits up to applyWait for more before it
+// commits, unless a reader is waiting for it: a bbolt commit costs a
+// page per index it touches however few entries each gets, so fewer,
+// bigger commits leave more of the machine to the writers
+// (BenchmarkAppend in ticket/: a tenth more events a second). A reader
+// following a stream never waits for it: it reads the stream's tail
+// (tail.go).
 const (
-	maxApply  = 8 * maxBatch
-	applyLoad = maxBatch / 4
-	applyWait = 5 * time.Millisecond
+	maxApply        = 8 * maxBatch
+	maxApplyEntries = 64 << 10
+	applyLoad       = maxBatch / 4
+	applyWait       = 5 * time.Millisecond
 )
 
 // applyLoop is the applier: it commits each batch handed to it, and
@@ -277,10 +280,10 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 			notices <- n
 			continue
 		}
-		logged, pos := it.batch, it.pos
+		logged, pos, entries := it.batch, it.pos, entriesOf(it.batch)
 		var deadline <-chan time.Time
 	gather:
-		for len(logged) < maxApply {
+		for len(logged) < maxApply && entries < maxApplyEntries {
 			var nx applyItem
 			var ok bool
 			select {
@@ -308,7 +311,7 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 				held = &nx
 				break
 			}
-			logged, pos = append(logged, nx.batch...), nx.pos
+			logged, pos, entries = append(logged, nx.batch...), nx.pos, entries+entriesOf(nx.batch)
 		}
 		err := s.progress.failed()
 		if err == nil {
@@ -325,6 +328,15 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 			s.progress.advance(pos)
 		}
 	}
+}
+
+// entriesOf counts the entries of a logged batch's appends.
+func entriesOf(batch []*write) int {
+	n := 0
+	for _, w := range batch {
+		n += len(w.appends.entries)
+	}
+	return n
 }
 
 // notice is the outcome of a committed batch, for its writers.
