@@ -19,7 +19,7 @@ func (s *Store) GetMany(ctx context.Context, keys ...string) ([][]byte, error) {
 		}
 	}
 	out := make([][]byte, len(keys))
-	err := s.viewKV(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b, now := tx.Bucket(bucketKV), time.Now().UnixNano()
 		for i, k := range keys {
 			if rec := b.Get([]byte(k)); live(rec, now) {

@@ -64,12 +64,12 @@ func (s *Store) queue(ctx context.Context, w *write) error {
 // to 10ms for company, which would cap a lone writer at about 100
 // commits a second).
 //
-// A batch of indexed appends alone is logged (wal.go): the committer
-// gives the entries their IDs, writes the record, acknowledges the
-// writers and hands the batch to the applier to write into the tree. Any
-// other batch goes to the applier whole, to commit in one transaction.
-// The applier takes batches in the order the committer hands them over,
-// so the tree sees every write in commit order.
+// A batch's indexed appends are logged (wal.go): the committer gives the
+// entries their IDs, writes the record, answers the writers and hands
+// the appends to the applier to write into the tree. The batch's other
+// writes go to the applier next, to commit in one transaction. The
+// applier takes them in the order the committer hands them over, so the
+// tree sees every write in commit order.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	items := make(chan applyItem, 16)
@@ -141,7 +141,7 @@ func (c *committer) take(batch []*write) {
 			s.log.release(s.progress.applied.Load())
 			// Published before the writers hear, so a read they start
 			// next waits for the tree to hold their entries.
-			s.progress.logged.Store(c.pos)
+			s.pending.note(c.pos, appends, s.progress.applied.Load())
 			for _, w := range appends {
 				if w.after != nil {
 					w.after()
@@ -428,7 +428,6 @@ func run(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
 // committer to wait on.
 type progress struct {
 	applied atomic.Uint64 // the position of the last batch applied
-	logged  atomic.Uint64 // the position of the last logged batch answered
 
 	hurry chan struct{} // a waiter asks the applier not to wait for more
 
@@ -501,4 +500,55 @@ func (p *progress) wait(ctx context.Context, pos uint64) error {
 		}
 	}
 	return nil
+}
+
+// pending holds, for each stream and index a logged batch wrote, the
+// position of the last such batch: a read of one waits until that is
+// applied, not for every batch logged (an appliance's command queue must
+// not wait for the ticket stream's timelines).
+type pending struct {
+	mu      sync.Mutex
+	m       map[pendKey]uint64
+	pruneAt int
+}
+
+// pendKey names a stream, or an index.
+type pendKey struct {
+	index bool
+	name  string
+}
+
+// note records that the logged batch at pos writes batch's streams and
+// indexes, forgetting those whose last batch is applied when the map
+// has grown.
+func (p *pending) note(pos uint64, batch []*write, applied uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[pendKey]uint64{}
+	}
+	for _, w := range batch {
+		a := w.appends
+		p.m[pendKey{name: a.stream}] = pos
+		for _, e := range a.entries {
+			for _, ie := range e.Indexes {
+				p.m[pendKey{index: true, name: ie.Index}] = pos
+			}
+		}
+	}
+	if len(p.m) > p.pruneAt {
+		for k, at := range p.m {
+			if at <= applied {
+				delete(p.m, k)
+			}
+		}
+		p.pruneAt = 2*len(p.m) + 1024
+	}
+}
+
+// of returns the position a read of k waits for.
+func (p *pending) of(k pendKey) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[k]
 }

@@ -106,7 +106,7 @@ func (s *Store) XReadGroup(ctx context.Context, stream, group, consumer string, 
 		// Look in a read transaction first: an idle consumer polling an
 		// empty stream must not cost a commit (and an fsync) per call.
 		var any bool
-		err := s.view(ctx, func(tx *bolt.Tx) error {
+		err := s.viewOf(ctx, pendKey{name: stream}, func(tx *bolt.Tx) error {
 			sb, gb := groupBucket(tx, name, g)
 			if gb == nil {
 				return errNoGroup(stream, group)

@@ -316,7 +316,7 @@ func (s *Store) ZScore(ctx context.Context, index, member string) (float64, erro
 		return 0, err
 	}
 	var score float64
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewOf(ctx, pendKey{index: true, name: index}, func(tx *bolt.Tx) error {
 		var ok bool
 		if score, ok = openIndex(tx, []byte(index)).score([]byte(member)); !ok {
 			return state.ErrNotFound
@@ -335,7 +335,7 @@ func (s *Store) ZCard(ctx context.Context, index string) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewOf(ctx, pendKey{index: true, name: index}, func(tx *bolt.Tx) error {
 		n = openIndex(tx, []byte(index)).n
 		return nil
 	})
@@ -360,7 +360,7 @@ func (s *Store) ZRange(ctx context.Context, index string, opt state.RangeOptions
 		return nil, err
 	}
 	var out []state.ScoredMember
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewOf(ctx, pendKey{index: true, name: index}, func(tx *bolt.Tx) error {
 		x := openIndex(tx, []byte(index))
 		if opt.Min > opt.Max {
 			return nil

@@ -92,7 +92,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	var out []byte
-	err := s.viewKV(ctx, func(tx *bolt.Tx) error {
+	err := s.view(ctx, func(tx *bolt.Tx) error {
 		rec := tx.Bucket(bucketKV).Get([]byte(key))
 		if !live(rec, time.Now().UnixNano()) {
 			return state.ErrNotFound

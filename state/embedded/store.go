@@ -101,6 +101,7 @@ type Store struct {
 	writes   chan *write      // to the committer; closed by Close
 	log      *wal             // the committer's
 	progress progress         // the applier's
+	pending  pending          // what each stream and index waits for
 	tails    tails            // the streams' newest logged entries
 	wg       sync.WaitGroup   // the committer and the sweeper
 
@@ -168,7 +169,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s.log = &wal{dir: dir, segmentSize: walSegmentSize}
 	s.progress.hurry = make(chan struct{}, 1)
 	s.progress.applied.Store(last)
-	s.progress.logged.Store(last)
 	if err := s.loadGeo(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("embedded: load geo sets: %w", err)
@@ -226,19 +226,20 @@ func (s *Store) enter(ctx context.Context) error {
 
 func (s *Store) leave() { s.closeMu.RUnlock() }
 
-// view runs fn in a read transaction that holds every write answered
-// before it began: it waits, if it must, for the applier to write the
-// logged appends into the tree.
-func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	if err := s.progress.wait(ctx, s.progress.logged.Load()); err != nil {
+// viewOf runs fn, a read of the stream or index k, in a read transaction
+// that holds every write to it answered before it began: it waits, if it
+// must, for the applier to write the logged appends to k into the tree.
+func (s *Store) viewOf(ctx context.Context, k pendKey, fn func(tx *bolt.Tx) error) error {
+	if err := s.progress.wait(ctx, s.pending.of(k)); err != nil {
 		return err
 	}
-	return s.viewKV(ctx, fn)
+	return s.view(ctx, fn)
 }
 
-// viewKV is view for reads of keys alone, which logged appends never
-// touch, so it never waits for the applier.
-func (s *Store) viewKV(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+// view runs fn in a read transaction. It does not wait for the applier:
+// for reads of keys, which logged appends never write, and of what the
+// caller knows is applied.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}

@@ -183,7 +183,7 @@ func (s *Store) XLen(ctx context.Context, stream string) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewOf(ctx, pendKey{name: stream}, func(tx *bolt.Tx) error {
 		if sb, _ := streamBucket(tx, []byte(stream), false); sb != nil {
 			n = int64(readMeta(sb).length)
 		}
@@ -217,7 +217,7 @@ func (s *Store) XRead(ctx context.Context, stream, after string, count int, bloc
 			return out, nil
 		}
 		var out []state.Entry
-		err := s.view(ctx, func(tx *bolt.Tx) error {
+		err := s.viewOf(ctx, pendKey{name: stream}, func(tx *bolt.Tx) error {
 			if sb, _ := streamBucket(tx, name, false); sb != nil {
 				out = readAfter(sb.Bucket(streamEntries), from, count)
 			}
@@ -296,7 +296,7 @@ func (s *Store) XRevRange(ctx context.Context, stream, before string, count int)
 		}
 	}
 	var out []state.Entry
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewOf(ctx, pendKey{name: stream}, func(tx *bolt.Tx) error {
 		sb, _ := streamBucket(tx, []byte(stream), false)
 		if sb == nil {
 			return nil
