@@ -16,6 +16,7 @@ type indexedAppend struct {
 	stream  string
 	entries []state.IndexedEntry
 	ids     []state.ID
+	prev    state.ID // the stream's last ID before ids, for its tail
 }
 
 // appendRun writes a run of indexed appends queued back to back as one
@@ -55,6 +56,7 @@ func assignIDs(run []*write, clock time.Time, head func(stream string) (*streamM
 		if err != nil {
 			return err
 		}
+		a.prev = h.last
 		for i := range a.entries {
 			if now > h.last.Ms {
 				h.last = state.ID{Ms: now}

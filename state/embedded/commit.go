@@ -8,13 +8,18 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/switchboard/switchboard/state"
 )
 
 // maxBatch caps how many writes share one transaction, so one commit's
 // dirty pages stay small and no writer waits behind thousands of others.
 const maxBatch = 512
+
+// bigAppend is the size from which an indexed append skips the log and
+// is committed into the tree directly: it fills a commit of its own
+// (AppendBatch of appliance diagnostics, a thousand at a time), and
+// writing its entries twice, to the log and then the tree, cost a
+// sixth of the frames per second a phone relays.
+const bigAppend = 256
 
 // write is one queued write. fn may run more than once (see commit), so
 // it must compute its results from the transaction it is given and
@@ -129,7 +134,7 @@ func (c *committer) take(batch []*write) {
 	}
 	appends, others := make([]*write, 0, len(batch)), []*write(nil)
 	for _, w := range batch {
-		if w.appends != nil {
+		if w.appends != nil && len(w.appends.entries) < bigAppend {
 			appends = append(appends, w)
 		} else {
 			others = append(others, w)
@@ -155,15 +160,18 @@ func (c *committer) take(batch []*write) {
 	if len(appends)+len(others) == 0 {
 		return
 	}
-	// Committed in the tree directly. Appends here (the log failed: the
-	// commit reports what is wrong, if anything is) take their IDs from
-	// the tree's heads, and skip the tails; nothing else moves a head.
-	for _, w := range appends {
-		c.stale = true
-		s.tails.reset(w.appends.stream)
+	// Committed in the tree directly: big appends, and appends the log
+	// failed to take (the commit reports what is wrong, if anything is).
+	// They take their IDs from the tree's heads; nothing else moves a
+	// head.
+	others = append(appends, others...)
+	for _, w := range others {
+		if w.appends != nil {
+			c.stale = true
+		}
 	}
 	c.pos++
-	c.items <- applyItem{batch: append(appends, others...), pos: c.pos}
+	c.items <- applyItem{batch: others, pos: c.pos}
 }
 
 // log gives batch's entries their IDs and writes its record, at pos.
@@ -176,25 +184,13 @@ func (c *committer) log(batch []*write, pos uint64) error {
 		clear(c.heads)
 		c.stale = false
 	}
-	prev := map[string]state.ID{}
-	for _, w := range batch {
-		h, err := c.head(w.appends.stream)
-		if err != nil {
-			return err
-		}
-		prev[w.appends.stream] = h.last
-	}
 	if err := assignIDs(batch, s.now(), c.head); err != nil {
 		return err
 	}
 	if err := s.log.append(pos, batch); err != nil {
 		return err
 	}
-	for _, w := range batch {
-		a := w.appends
-		s.tails.add(a.stream, prev[a.stream], a)
-		prev[a.stream] = a.ids[len(a.ids)-1]
-	}
+	s.tails.addRun(batch)
 	return nil
 }
 
@@ -275,6 +271,9 @@ func (s *Store) applyLoop(items <-chan applyItem) {
 			n := notice{batch: it.batch, err: s.progress.failed()}
 			if n.err == nil {
 				n = s.commit(it.batch)
+			}
+			if n.err == nil {
+				s.tails.addRun(n.batch)
 			}
 			s.progress.advance(it.pos)
 			notices <- n

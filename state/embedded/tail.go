@@ -8,8 +8,8 @@ import (
 	"github.com/switchboard/switchboard/state"
 )
 
-// A stream's tail: its newest logged entries, kept in memory from the
-// moment they are durable in the log, so a reader following the stream
+// A stream's tail: its newest entries, kept in memory from the moment
+// they are durable (in the log, or committed), so a reader following the stream
 // (the live feed) reads them at once instead of waiting for the applier
 // to write them into the tree, and without a read transaction. It holds
 // every entry after floor, in ID order; a read from before floor goes to
@@ -19,7 +19,8 @@ const (
 	tailBytes   = 8 << 20
 )
 
-// tails are the streams' tails. The committer adds to them; readers read.
+// tails are the streams' tails. The committer adds the entries it logs,
+// the applier those it commits; readers read.
 type tails struct {
 	mu sync.Mutex
 	m  map[string]*tail
@@ -33,9 +34,18 @@ type tail struct {
 	size    int // bytes of data held
 }
 
-// add appends a logged append's entries, whose IDs follow prev, the
-// stream's last ID before them. A tail that does not end at prev (new, or
-// reset) starts again there.
+// addRun adds the entries of a run of appends now durable, in order.
+func (ts *tails) addRun(run []*write) {
+	for _, w := range run {
+		if a := w.appends; a != nil {
+			ts.add(a.stream, a.prev, a)
+		}
+	}
+}
+
+// add appends an append's entries, whose IDs follow prev, the stream's
+// last ID before them. A tail that does not end at prev (new, or one
+// that missed entries) starts again there.
 func (ts *tails) add(stream string, prev state.ID, a *indexedAppend) {
 	ts.mu.Lock()
 	if ts.m == nil {
@@ -76,22 +86,6 @@ func (ts *tails) add(stream string, prev state.ID, a *indexedAppend) {
 		clear(t.entries[:drop])
 		t.entries = slices.Delete(t.entries, 0, drop)
 	}
-}
-
-// reset forgets stream's tail: its next entries are written into the
-// tree by a commit, not logged, and will not pass through add.
-func (ts *tails) reset(stream string) {
-	ts.mu.Lock()
-	t := ts.m[stream]
-	ts.mu.Unlock()
-	if t == nil {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	// A floor past every ID answers nothing; add starts it again.
-	clear(t.entries)
-	t.floor, t.ids, t.entries, t.size = state.ID{Ms: ^uint64(0), Seq: ^uint64(0)}, t.ids[:0], t.entries[:0], 0
 }
 
 // read returns up to count (0: all) entries of stream after from, with

@@ -71,16 +71,7 @@ func TestTail(t *testing.T) {
 		t.Errorf("after a restart: %s, %v", got, ok)
 	}
 
-	// Reset: nothing is answered until the next add.
-	ts.reset("s")
-	if _, ok := ts.read("s", id(11), 0); ok {
-		t.Error("a reset tail answered")
-	}
 	ts.add("s", id(20), tailAppend(id(21)))
-	if got, ok := tailIDs(t, &ts, id(20), 0); got != "[21-0]" || !ok {
-		t.Errorf("after reset and add: %s, %v", got, ok)
-	}
-
 	// Past its bound it keeps the newer half, and moves its floor.
 	for ms := uint64(22); ms < 22+tailEntries; ms++ {
 		ts.add("s", id(ms-1), tailAppend(id(ms)))

@@ -372,3 +372,65 @@ func TestLogFailureFallsBackToCommit(t *testing.T) {
 		t.Errorf("XLen after reopen = %d, %v; want 5", n, err)
 	}
 }
+
+// TestBigAppendsSkipTheLog checks that appends of bigAppend entries or
+// more are committed into the tree, not logged, and that the stream, its
+// tail and its indexes agree with small appends logged around them.
+func TestBigAppendsSkipTheLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	ctx := context.Background()
+	big := make([]state.IndexedEntry, bigAppend)
+	value := []byte(strings.Repeat("b", 1000))
+	for i := range big {
+		big[i] = state.IndexedEntry{Value: value, Indexes: []state.IndexEntry{{Index: "tl"}}}
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				var err error
+				if g == 0 {
+					_, err = s.XAddIndexed(ctx, "events", big...)
+				} else {
+					_, err = s.XAddIndexed(ctx, "events", state.IndexedEntry{Value: []byte(fmt.Sprint(g, ".", i)), Indexes: []state.IndexEntry{{Index: "tl"}}})
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	const n = 10*bigAppend + 7*10
+	if c, err := s.ZCard(ctx, "tl"); err != nil || c != n {
+		t.Errorf("timeline holds %d, %v; want %d", c, err, n)
+	}
+	var logged int64
+	for _, p := range segments(t, dir) {
+		if fi, err := os.Stat(p); err == nil {
+			logged += fi.Size()
+		}
+	}
+	if logged >= int64(len(value)*bigAppend) { // the small appends take a few KB
+		t.Errorf("the log holds %d bytes: the big appends went through it", logged)
+	}
+	all, err := s.XRead(ctx, "events", "0", 0, 0)
+	if err != nil || len(all) != n {
+		t.Fatalf("XRead: %d entries, %v; want %d", len(all), err, n)
+	}
+	for i := 1; i < len(all); i++ {
+		a, _ := state.ParseID(all[i-1].ID)
+		b, _ := state.ParseID(all[i].ID)
+		if !a.Less(b) {
+			t.Fatalf("entries out of order at %d: %s, %s", i, a, b)
+		}
+	}
+	// The tail, which both paths feed, answers as the tree does.
+	for _, at := range []int{n - 2, n - 100, n - 300} {
+		got, err := s.XRead(ctx, "events", all[at].ID, 0, 0)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(all[at+1:]) {
+			t.Errorf("XRead after entry %d: %d entries, %v; want %d", at, len(got), err, n-at-1)
+		}
+	}
+}
