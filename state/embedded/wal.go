@@ -42,6 +42,9 @@ var (
 // applied ones can be removed.
 const walSegmentSize = 64 << 20
 
+// maxKeptBuffer is the largest record buffer the log keeps for reuse.
+const maxKeptBuffer = 16 << 20
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // wal is the log. Only the committer uses it.
@@ -97,6 +100,9 @@ func (l *wal) append(pos uint64, run []*write) error {
 	}
 	l.size += int64(len(l.buf))
 	l.segs[len(l.segs)-1].last = pos
+	if cap(l.buf) > maxKeptBuffer {
+		l.buf = nil // one huge batch must not pin its size for good
+	}
 	if l.size >= l.segmentSize {
 		l.closeSegment()
 	}
