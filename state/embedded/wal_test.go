@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/switchboard/switchboard/state"
 )
 
@@ -432,5 +434,54 @@ func TestBigAppendsSkipTheLog(t *testing.T) {
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(all[at+1:]) {
 			t.Errorf("XRead after entry %d: %d entries, %v; want %d", at, len(got), err, n-at-1)
 		}
+	}
+}
+
+// TestApplyFailureStopsTheStore makes the tree refuse an apply (a key
+// planted where the stream's bucket must go) and checks that the store
+// then refuses writes and reads of that stream with the reason, and that
+// the append it answered, durable in the log, is there after a reopen.
+func TestApplyFailureStopsTheStore(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openT(t, dir)
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketStreams).Put([]byte("bad"), []byte("not a bucket"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.XAddIndexed(ctx, "bad", state.IndexedEntry{Value: []byte("kept"), Indexes: []state.IndexEntry{{Index: "tl"}}})
+	if err != nil {
+		t.Fatalf("the append was refused before the log: %v", err)
+	}
+	if _, err := s.ZCard(ctx, "tl"); err == nil || !strings.Contains(err.Error(), "apply the log") {
+		t.Errorf("a read of the index after the failed apply: %v", err)
+	}
+	if err := s.Set(ctx, "k", []byte("v"), 0); err == nil {
+		t.Error("a write was taken after the failed apply")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(segments(t, dir)) == 0 {
+		t.Fatal("the log is gone although it was never applied")
+	}
+
+	// Clear the obstacle as an operator would, then reopen.
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketStreams).Delete([]byte("bad")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = openT(t, dir)
+	es, err := s.XRead(ctx, "bad", "0", 0, 0)
+	if err != nil || len(es) != 1 || es[0].ID != ids[0] || string(es[0].Data) != "kept" {
+		t.Errorf("after reopen: %v, %v; want the answered append %s", es, err, ids[0])
+	}
+	if n, err := s.ZCard(ctx, "tl"); err != nil || n != 1 {
+		t.Errorf("timeline after reopen: %d, %v", n, err)
 	}
 }
