@@ -20,20 +20,16 @@ type indexedAppend struct {
 }
 
 // appendRun writes a run of indexed appends queued back to back as one
-// step, with the result of writing them one by one. It is the path of a
-// run that shares its commit with other writes; a run on its own goes
-// through the log instead (wal.go), with the same two halves.
+// step, with the result of writing them one by one. It is the path of
+// appends committed into the tree directly (big ones, and ones the log
+// failed to take); the others are logged (wal.go), with the same two
+// halves: assignIDs, then writeRun.
 func appendRun(tx *bolt.Tx, run []*write, now time.Time) error {
 	heads := map[string]*streamMetaRec{}
 	err := assignIDs(run, now, func(stream string) (*streamMetaRec, error) {
 		h := heads[stream]
 		if h == nil {
-			h = &streamMetaRec{}
-			if sb, err := streamBucket(tx, []byte(stream), false); err != nil {
-				return nil, err
-			} else if sb != nil {
-				*h = readMeta(sb)
-			}
+			h = streamHead(tx, stream)
 			heads[stream] = h
 		}
 		return h, nil
@@ -68,6 +64,16 @@ func assignIDs(run []*write, clock time.Time, head func(stream string) (*streamM
 		h.length += uint64(len(a.entries))
 	}
 	return nil
+}
+
+// streamHead reads stream's head (length and last ID) in tx; a stream
+// not yet written has the zero head.
+func streamHead(tx *bolt.Tx, stream string) *streamMetaRec {
+	h := &streamMetaRec{}
+	if sb, _ := streamBucket(tx, []byte(stream), false); sb != nil {
+		*h = readMeta(sb)
+	}
+	return h
 }
 
 // writeRun writes run's entries, under the IDs assigned to them, and

@@ -23,14 +23,15 @@ const bigAppend = 256
 
 // write is one queued write. fn may run more than once (see commit), so
 // it must compute its results from the transaction it is given and
-// assign, not accumulate, them. after runs in the committer once the
-// transaction holding fn is durable, in commit order: it updates memory
-// (geo index, waiters) so memory never runs ahead of, or out of order
-// with, the file.
+// assign, not accumulate, them. after runs once the write is durable, in
+// commit order: it updates memory (geo index, waiters) so memory never
+// runs ahead of, or out of order with, what is durable.
 //
-// A write with appends set instead of fn is an indexed append
-// (XAddIndexed): the committer merges a run of them into one step
-// (appendRun), which is where a busy ticket stream spends its time.
+// A write with appends set instead of fn is an indexed append (XAdd,
+// XAddIndexed): the committer logs it, or, big, hands it to the applier
+// to commit with the writes beside it (appendRun); either way the
+// appends applied together are merged (writeRun), which is where a busy
+// ticket stream spends its time.
 type write struct {
 	fn      func(tx *bolt.Tx) error
 	appends *indexedAppend
@@ -200,11 +201,9 @@ func (c *committer) head(stream string) (*streamMetaRec, error) {
 	if h := c.heads[stream]; h != nil {
 		return h, nil
 	}
-	h := &streamMetaRec{}
+	var h *streamMetaRec
 	err := c.s.db.View(func(tx *bolt.Tx) error {
-		if sb, _ := streamBucket(tx, []byte(stream), false); sb != nil {
-			*h = readMeta(sb)
-		}
+		h = streamHead(tx, stream)
 		return nil
 	})
 	if err != nil {
@@ -430,10 +429,10 @@ type progress struct {
 
 	hurry chan struct{} // a waiter asks the applier not to wait for more
 
-	mu  sync.Mutex
-	ch  chan struct{} // closed by the next advance or fail
-	err error         // why applying failed; the store then refuses writes
-	bad atomic.Bool   // err is set
+	err atomic.Pointer[error] // why applying failed; the store then refuses writes
+
+	mu sync.Mutex
+	ch chan struct{} // closed by the next advance or fail
 }
 
 // advance records that the batch at pos is applied.
@@ -446,11 +445,8 @@ func (p *progress) advance(pos uint64) {
 
 // fail records that the applier cannot go on, waking every waiter.
 func (p *progress) fail(err error) {
+	p.err.CompareAndSwap(nil, &err)
 	p.mu.Lock()
-	if p.err == nil {
-		p.err = err
-		p.bad.Store(true)
-	}
 	p.wake()
 	p.mu.Unlock()
 }
@@ -463,21 +459,19 @@ func (p *progress) wake() {
 }
 
 func (p *progress) failed() error {
-	if !p.bad.Load() {
-		return nil
+	if e := p.err.Load(); e != nil {
+		return *e
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
+	return nil
 }
 
 // wait waits until the batch at pos is applied.
 func (p *progress) wait(ctx context.Context, pos uint64) error {
 	for p.applied.Load() < pos {
 		p.mu.Lock()
-		if p.err != nil {
+		if err := p.failed(); err != nil {
 			p.mu.Unlock()
-			return p.err
+			return err
 		}
 		if p.applied.Load() >= pos {
 			p.mu.Unlock()

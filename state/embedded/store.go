@@ -102,7 +102,7 @@ type Store struct {
 	log      *wal             // the committer's
 	progress progress         // the applier's
 	pending  pending          // what each stream and index waits for
-	tails    tails            // the streams' newest logged entries
+	tails    tails            // the streams' newest entries
 	wg       sync.WaitGroup   // the committer and the sweeper
 
 	counters counters

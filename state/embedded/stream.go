@@ -158,7 +158,7 @@ func (s *Store) XAddIndexed(ctx context.Context, stream string, entries ...state
 
 // cloneEntries copies entries and their values: the applier writes a
 // logged append into the tree after its caller has returned, and may
-// reuse them.
+// reuse them, and the stream's tail keeps them.
 func cloneEntries(entries []state.IndexedEntry) []state.IndexedEntry {
 	size, nIdx := 0, 0
 	for _, e := range entries {
