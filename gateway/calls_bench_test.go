@@ -141,6 +141,11 @@ func cpuTime() time.Duration {
 // /proc/<pid>/stat) per packet delivered through it, and the loss.
 // SWITCHBOARD_BENCH_BIN runs a gateway binary built beforehand instead,
 // so two builds can be compared run for run.
+// The gateway takes all media on one UDP address (--media-udp-addr, here
+// a free port), where its fast path forwards the RTP;
+// SWITCHBOARD_BENCH_MEDIA_UDP_ADDR=off gives each party a port of its own
+// instead, all through pion. SWITCHBOARD_BENCH_WINDOW (default 5s) is how
+// long the measurement runs.
 //
 //	SWITCHBOARD_BENCH_CALLS=20 go test ./gateway/ -run '^$' -bench BenchmarkRelayProcess -benchtime 1x
 func BenchmarkRelayProcess(b *testing.B) {
@@ -152,7 +157,14 @@ func BenchmarkRelayProcess(b *testing.B) {
 		}
 		calls = n
 	}
-	const window = 5 * time.Second
+	window := 5 * time.Second
+	if v := os.Getenv("SWITCHBOARD_BENCH_WINDOW"); v != "" { // longer, to profile the relay alone
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			b.Fatalf("SWITCHBOARD_BENCH_WINDOW=%q: want a duration of 1s or more", v)
+		}
+		window = d
+	}
 	bin := os.Getenv("SWITCHBOARD_BENCH_BIN")
 	if bin == "" {
 		bin = filepath.Join(b.TempDir(), "switchboard")
@@ -166,8 +178,17 @@ func BenchmarkRelayProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	gw := exec.Command(bin, "serve", "--data", data, "--addr", "127.0.0.1:0", "--turn-addr", "", "--mqtt-addr", "",
-		"--public-ips", "127.0.0.1", "--rate-ip", "-1", "--rate-subject", "-1", "--log-format", "json")
+	args := []string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--turn-addr", "", "--mqtt-addr", "",
+		"--public-ips", "127.0.0.1", "--rate-ip", "-1", "--rate-subject", "-1", "--log-format", "json"}
+	switch a := os.Getenv("SWITCHBOARD_BENCH_MEDIA_UDP_ADDR"); a {
+	case "":
+		args = append(args, "--media-udp-addr", ":0")
+	case "off":
+		args = append(args, "--media-udp-addr", "")
+	default:
+		args = append(args, "--media-udp-addr", a)
+	}
+	gw := exec.Command(bin, args...)
 	stderr, _ := gw.StderrPipe()
 	if err := gw.Start(); err != nil {
 		b.Fatal(err)

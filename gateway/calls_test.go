@@ -48,7 +48,7 @@ func newCallEnv(t testing.TB, store state.Store, key *auth.Key, node string, twe
 	}
 	e := newEnvOn(t, gateway.Config{RateSubject: -1, RateIP: -1}, store, key, nil)
 	cfg := rtc.Config{Node: node, Logger: slog.New(slog.DiscardHandler), RoutePoll: 20 * time.Millisecond,
-		Media: rtc.MediaConfig{IncludeLoopback: true}}
+		Media: rtc.MediaConfig{IncludeLoopback: true, UDPAddr: "127.0.0.1:0"}}
 	if tweak != nil {
 		tweak(&cfg)
 	}

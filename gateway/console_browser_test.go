@@ -345,6 +345,15 @@ func TestConsoleBrowserAnswersSDKCall(t *testing.T) {
 	if st.RemoteWidth != 150 {
 		t.Errorf("the console shows a %dpx wide remote video; the customer sends 150px", st.RemoteWidth)
 	}
+	// The relay recovered Chromium's SRTP keys from its DTLS handshake:
+	// its own loop forwards this call's RTP (each packet it sends is
+	// encrypted with the keys of the browser, or decrypted with them).
+	poll.Until(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := e.calls.Relay().FastForwarded(); n < 50 {
+			return fmt.Errorf("the relay's fast path sent %d packets of %d", n, e.calls.Relay().Forwarded())
+		}
+		return nil
+	})
 
 	// The screenshot mid-call, kept as a test artifact.
 	ctx, cancel := context.WithTimeout(tab, 20*time.Second)

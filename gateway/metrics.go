@@ -164,10 +164,12 @@ func callCollector(c *rtc.Service, log *slog.Logger) prometheus.Collector {
 	calls := desc("switchboard_calls", "Calls by state (queued, ringing, active), on all nodes together (read from the store).", "state")
 	rooms := desc("switchboard_rtc_media_calls", "Calls whose media this node relays.")
 	fwd := desc("switchboard_rtc_packets_forwarded_total", "RTP packets the media relay forwarded to a party.")
-	return &snapshotCollector{descs: []*prometheus.Desc{calls, rooms, fwd}, collect: func(ch chan<- prometheus.Metric) {
+	fast := desc("switchboard_rtc_packets_fast_total", "Of those, the packets the relay's own packet loop encrypted and sent (media on one UDP address); the rest went through pion.")
+	return &snapshotCollector{descs: []*prometheus.Desc{calls, rooms, fwd, fast}, collect: func(ch chan<- prometheus.Metric) {
 		r := c.Relay()
 		gauge(ch, rooms, float64(r.Rooms()))
 		counter(ch, fwd, r.Forwarded())
+		counter(ch, fast, r.FastForwarded())
 		var st rtc.CallStats
 		if storeRead(log, "switchboard_calls", func(ctx context.Context) (err error) {
 			st, err = c.CallStats(ctx)

@@ -212,7 +212,7 @@ func TestCallMetrics(t *testing.T) {
 	e := newCallEnv(t, nil, nil, "node-a", nil)
 	calls := func(state string) string { return fmt.Sprintf("switchboard_calls{state=%q}", state) }
 	wantSeries(t, e.scrape(t), map[string]float64{calls("queued"): 0, calls("ringing"): 0, calls("active"): 0,
-		"switchboard_rtc_media_calls": 0, "switchboard_rtc_packets_forwarded_total": 0})
+		"switchboard_rtc_media_calls": 0, "switchboard_rtc_packets_forwarded_total": 0, "switchboard_rtc_packets_fast_total": 0})
 
 	_, _, cc, ac, _ := connectCall(t, e, e, "joe", "ann")
 	eve := e.client(t, "eve", auth.RoleCustomer)
@@ -225,6 +225,16 @@ func TestCallMetrics(t *testing.T) {
 	if fwd := m["switchboard_rtc_packets_forwarded_total"]; fwd < 20 || fwd > float64(e.calls.Relay().Forwarded()) {
 		t.Fatalf("packets forwarded %v on /metrics; the relay has counted %d since, and each party received 10 or more", fwd, e.calls.Relay().Forwarded())
 	}
+	// The media is on one UDP address (newCallEnv), so once each SDK
+	// party's packets show the relay has its keys, the relay's own loop
+	// sends them.
+	poll.Until(t, 20*time.Second, 20*time.Millisecond, func() error {
+		m := e.scrape(t)
+		if f, all := m["switchboard_rtc_packets_fast_total"], m["switchboard_rtc_packets_forwarded_total"]; f < 20 || f > all {
+			return fmt.Errorf("%v of %v packets forwarded on the fast path, want 20 or more", f, all)
+		}
+		return nil
+	})
 
 	if _, err := e.calls.End(context.Background(), rtc.User{ID: "eve", Role: auth.RoleCustomer}, placed.Call.ID); err != nil {
 		t.Fatal(err)

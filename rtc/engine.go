@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 
@@ -24,25 +25,27 @@ var (
 // newAPI builds the pion engine for the relay (and for test clients).
 // No interceptors: the relay forwards RTCP feedback end to end instead of
 // answering it itself, which keeps per-packet work to decrypt, rewrite,
-// encrypt.
-func newAPI(cfg MediaConfig, log *slog.Logger) (*webrtc.API, error) {
+// encrypt. With media, every party's ICE runs on that one socket (pion's
+// UDP mux, returned to be closed last) and pion's DTLS key log goes to
+// its keyring, for the fast path.
+func newAPI(cfg MediaConfig, log *slog.Logger, media *mediaConn) (*webrtc.API, io.Closer, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: codecOpus, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: codecVP8, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionLogger{log}}
 	if cfg.PortMin != 0 || cfg.PortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
-			return nil, fmt.Errorf("%w: media port range: %v", ErrInvalid, err)
+			return nil, nil, fmt.Errorf("%w: media port range: %v", ErrInvalid, err)
 		}
 	}
 	if len(cfg.PublicIPs) > 0 {
 		for _, ip := range cfg.PublicIPs {
 			if net.ParseIP(ip) == nil {
-				return nil, fmt.Errorf("%w: public IP %q is not an IP address", ErrInvalid, ip)
+				return nil, nil, fmt.Errorf("%w: public IP %q is not an IP address", ErrInvalid, ip)
 			}
 		}
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
@@ -51,8 +54,14 @@ func newAPI(cfg MediaConfig, log *slog.Logger) (*webrtc.API, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICETimeouts(cfg.DisconnectedTimeout, cfg.FailedTimeout, cfg.KeepAlive)
+	var mux ice.UDPMux
+	if media != nil {
+		mux = webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), media)
+		se.SetICEUDPMux(mux)
+		se.SetDTLSKeyLogWriter(media.keys)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), nil
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), mux, nil
 }
 
 // pionLogger adapts slog to pion's LoggerFactory; pion's debug and trace

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,18 +72,46 @@ type Relay struct {
 
 	// Forwarded counts RTP packets written to a party's track.
 	forwarded atomic.Uint64
+	// media is the one UDP socket of all parties (MediaConfig.UDPAddr),
+	// under mux, and fast its packet loop; nil: a port per party, all
+	// through pion.
+	media *mediaConn
+	mux   io.Closer
+	fast  *fastPath
 }
 
 func newRelay(s *Service, cfg MediaConfig) (*Relay, error) {
-	a, err := newAPI(cfg, s.log)
+	r := &Relay{svc: s, cfg: cfg, rooms: map[string]*room{}}
+	if cfg.UDPAddr != "" {
+		media, err := listenMedia(cfg.UDPAddr)
+		if err != nil {
+			return nil, err
+		}
+		r.media, r.fast = media, newFastPath(&r.forwarded)
+		media.fast = r.fast
+	}
+	a, mux, err := newAPI(cfg, s.log, r.media)
 	if err != nil {
+		if r.media != nil {
+			_ = r.media.Close()
+		}
 		return nil, err
 	}
-	return &Relay{svc: s, api: a, cfg: cfg, rooms: map[string]*room{}}, nil
+	r.api, r.mux = a, mux
+	return r, nil
 }
 
 // Forwarded is the number of RTP packets forwarded since start.
 func (r *Relay) Forwarded() uint64 { return r.forwarded.Load() }
+
+// FastForwarded is how many of those the fast path sent itself
+// (MediaConfig.UDPAddr); the rest went through pion.
+func (r *Relay) FastForwarded() uint64 {
+	if r.fast == nil {
+		return 0
+	}
+	return r.fast.sent.Load()
+}
 
 // Rooms is the number of calls with media on this node.
 func (r *Relay) Rooms() int {
@@ -134,6 +165,9 @@ func (r *Relay) closeAll() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+	if r.mux != nil {
+		_ = r.mux.Close()
+	}
 }
 
 // room is one call's media on this node. Its goroutine handles signals in
@@ -173,8 +207,17 @@ type party struct {
 	// inSSRC are the SSRCs of this party's own audio and video, for
 	// feedback sent upstream to it.
 	inSSRC [2]atomic.Uint32
+	// outPT are the payload types this party gets out's codecs under.
+	outPT   []atomic.Uint32
+	senders []*webrtc.RTPSender
 	// sinks are where this party's audio and video go, rebuilt by rewire.
-	sinks     [2]atomic.Pointer[[]sink]
+	sinks [2]atomic.Pointer[[]sink]
+	// fast is the party's SRTP keys on the fast path, fastAddr its
+	// selected remote address, and fastOn which of its incoming tracks
+	// (audio, video) the fast path may forward (fastpath.go).
+	fast      atomic.Pointer[partyFast]
+	fastAddr  atomic.Pointer[net.UDPAddr]
+	fastOn    [2]atomic.Bool
 	dc        atomic.Pointer[webrtc.DataChannel]
 	connected atomic.Bool
 	lastPLI   atomic.Int64
@@ -234,6 +277,9 @@ func (rm *room) closeParties() {
 				p.grace.Stop()
 			}
 			_ = p.pc.Close()
+			if rm.relay.fast != nil {
+				rm.relay.fast.detach(p)
+			}
 		}
 	}
 	for _, p := range all {
@@ -388,6 +434,10 @@ func (rm *room) newParty(role partyRole, user string, video bool) (*party, error
 		p.out = append(p.out, mk(codecOpus, "audio-agent", stream+"-agent"))
 	}
 	p.outSSRC = make([]atomic.Uint32, len(p.out))
+	p.outPT = make([]atomic.Uint32, len(p.out))
+	if f := rm.relay.fast; f != nil {
+		pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) { f.moved(p, pair) })
+	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		at := p.at.Load()
 		if at == nil {
@@ -424,6 +474,7 @@ func (rm *room) offer(p *party, sdp string) error {
 			if enc := sender.GetParameters().Encodings; len(enc) > 0 {
 				p.outSSRC[i].Store(uint32(enc[0].SSRC))
 			}
+			p.senders = append(p.senders, sender)
 			rm.relay.wg.Add(1)
 			go func() {
 				defer rm.relay.wg.Done()
@@ -444,6 +495,14 @@ func (rm *room) offer(p *party, sdp string) error {
 	if err := p.pc.SetLocalDescription(answer); err != nil {
 		return fmt.Errorf("%w: no answer to this offer: %v", ErrBadSDP, err)
 	}
+	for i, sender := range p.senders {
+		for _, c := range sender.GetParameters().Codecs {
+			if strings.EqualFold(c.MimeType, p.out[i].Codec().MimeType) {
+				p.outPT[i].Store(uint32(c.PayloadType))
+				break
+			}
+		}
+	}
 	if at := p.at.Load(); at != nil {
 		rm.relay.svc.hub.deliver(context.Background(), *at, api.Signal{Type: api.SigAnswer, CallID: rm.id, SDP: p.pc.LocalDescription().SDP})
 	}
@@ -458,6 +517,11 @@ func (rm *room) stateChanged(p *party, s webrtc.PeerConnectionState) {
 	svc := rm.relay.svc
 	switch s {
 	case webrtc.PeerConnectionStateConnected:
+		if f := rm.relay.fast; f != nil {
+			if err := f.attach(p, rm.relay.media.keys); err != nil {
+				svc.log.Debug("media stays on pion: no SRTP keys", "call", rm.id, "err", err)
+			}
+		}
 		p.connected.Store(true)
 		rm.mu.Lock()
 		if p.grace != nil {
@@ -564,6 +628,11 @@ func (rm *room) forward(p *party, t *webrtc.TrackRemote, r *webrtc.RTPReceiver) 
 	rec := rm.recorder(p, t)
 	if rec != nil {
 		defer rec.release()
+	} else {
+		// The fast path takes this track's packets from here on; a
+		// recorded one stays here, where the recorder sees each packet.
+		p.fastOn[k].Store(true)
+		defer p.fastOn[k].Store(false)
 	}
 	reports := make(chan struct{})
 	go func() {

@@ -59,6 +59,11 @@ type relayEnv struct {
 
 func newRelayEnv(t *testing.T) *relayEnv {
 	t.Helper()
+	return newRelayEnvWith(t, MediaConfig{IncludeLoopback: true})
+}
+
+func newRelayEnvWith(t *testing.T, media MediaConfig) *relayEnv {
+	t.Helper()
 	checkGoroutines(t)
 	st, err := embedded.Open(t.TempDir())
 	if err != nil {
@@ -66,7 +71,7 @@ func newRelayEnv(t *testing.T) *relayEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	tk := ticket.New(st)
-	svc, err := New(Config{Node: "n1", Media: MediaConfig{IncludeLoopback: true}}, st, tk)
+	svc, err := New(Config{Node: "n1", Media: media}, st, tk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +116,10 @@ type relayClient struct {
 	pc *webrtc.PeerConnection
 	// send are the client's senders by mid ("0" audio, "1" video).
 	send map[string]*webrtc.RTPSender
-	// got counts the RTP packets received, on every track.
-	got atomic.Int64
+	// got counts the RTP packets received, on every track; bad those
+	// not as sent (payload type or SSRC not the track's, or a payload
+	// of another size).
+	got, bad atomic.Int64
 
 	mu sync.Mutex
 	// in are the tracks received, by mid: "0" and "1" the other party's
@@ -129,7 +136,7 @@ func (e *relayEnv) connect(t *testing.T, role partyRole, user string) *relayClie
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAPI(e.svc.cfg.Media, e.svc.log)
+	a, _, err := newAPI(e.svc.cfg.Media, e.svc.log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +194,16 @@ func (e *relayEnv) connect(t *testing.T, role partyRole, user string) *relayClie
 				}
 			}
 		}()
-		buf := make([]byte, mtu)
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			c.got.Add(1)
+			if pkt.PayloadType != uint8(tr.PayloadType()) || pkt.SSRC != uint32(tr.SSRC()) ||
+				(len(pkt.Payload) != audioPayload && len(pkt.Payload) != len(videoPayload)) {
+				c.bad.Add(1)
+			}
 		}
 	})
 
@@ -258,7 +269,6 @@ func (e *relayEnv) connect(t *testing.T, role partyRole, user string) *relayClie
 			defer wg.Done()
 			tick := time.NewTicker(20 * time.Millisecond)
 			defer tick.Stop()
-			vp8 := append([]byte{0x10, 0x00, 0x9d, 0x01, 0x2a}, make([]byte, 500)...) // a keyframe-looking VP8 start
 			for i := uint32(0); ; i++ {
 				select {
 				case <-stop:
@@ -266,13 +276,18 @@ func (e *relayEnv) connect(t *testing.T, role partyRole, user string) *relayClie
 				case <-tick.C:
 				}
 				seq := uint16(i)
-				_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: i * 960}, Payload: make([]byte, 160)})
-				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: i * 1800, Marker: true}, Payload: vp8})
+				_ = audio.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: i * 960}, Payload: make([]byte, audioPayload)})
+				_ = video.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: i * 1800, Marker: true}, Payload: videoPayload})
 			}
 		}()
 	}
 	return c
 }
+
+// What relayClient sends: 20 ms of Opus, and a keyframe-looking VP8 frame.
+const audioPayload = 160
+
+var videoPayload = append([]byte{0x10, 0x00, 0x9d, 0x01, 0x2a}, make([]byte, 500)...)
 
 // ssrcOut is the SSRC the client sends its track mid with.
 func (c *relayClient) ssrcOut(mid string) uint32 {

@@ -23,7 +23,7 @@ func env(kv ...string) func(string) string {
 	// The embedded TURN server's default UDP :3478 and MQTT broker's
 	// :1883 (this machine's own Mosquitto holds it) would collide: free
 	// ports unless a test says otherwise.
-	m := map[string]string{"SWITCHBOARD_TURN_ADDR": "127.0.0.1:0", "SWITCHBOARD_MQTT_ADDR": "127.0.0.1:0"}
+	m := map[string]string{"SWITCHBOARD_TURN_ADDR": "127.0.0.1:0", "SWITCHBOARD_MQTT_ADDR": "127.0.0.1:0", "SWITCHBOARD_MEDIA_UDP_ADDR": "127.0.0.1:0"}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -52,6 +52,8 @@ func TestBadSettingsExit2WithOneLine(t *testing.T) {
 		{"bad ingest pair", []string{"--ingest-secrets", "nochannel"}, env(), "--ingest-secrets"},
 		{"unknown command", []string{"frobnicate"}, env(), "frobnicate"},
 		{"recordings kept a minute", []string{"--record-retention", "1m"}, env(), "--record-retention"},
+		{"media address without a port", []string{"--media-udp-addr", "7882"}, env(), "--media-udp-addr"},
+		{"a port range beside the media address", []string{"--media-ports", "50000-50100"}, env(), "--media-ports"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ type rtcConfig struct {
 	TURNURLs    []string
 	TURNRelayIP string
 	MediaPorts  string
+	MediaUDP    string
 	PublicIPs   []string
 	RingTimeout time.Duration
 	RecordDir   string
@@ -35,6 +36,7 @@ func registerRTC(s *settings, c *rtcConfig) {
 	s.list(&c.TURNURLs, "turn-urls", nil, "STUN/TURN URLs handed to clients; empty with the embedded server: turn:<public IP or host>:<port>")
 	s.str(&c.TURNRelayIP, "turn-relay-ip", "", "public IP the embedded TURN server offers relays on")
 	s.str(&c.MediaPorts, "media-ports", "", "UDP port range of the media relay, as MIN-MAX; empty: any")
+	s.str(&c.MediaUDP, "media-udp-addr", ":7882", "one UDP address (IPv4 unless an IPv6 one is given) for all call media, forwarded in the relay's own packet loop; empty: a port per party, from media-ports")
 	s.list(&c.PublicIPs, "public-ips", nil, "the node's public IPs behind a 1:1 NAT, put in media candidates")
 	s.dur(&c.RingTimeout, "ring-timeout", 20*time.Second, "how long a call rings one agent before moving on")
 	s.str(&c.RecordDir, "record-dir", "", "directory for recordings of calls with the caller's consent; empty: no recording")
@@ -61,6 +63,14 @@ func (c rtcConfig) validate() (string, string) {
 	}
 	if _, _, err := c.ports(); err != nil {
 		return "media-ports", err.Error()
+	}
+	if c.MediaUDP != "" {
+		if _, _, err := net.SplitHostPort(c.MediaUDP); err != nil {
+			return "media-udp-addr", "want host:port, e.g. :7882"
+		}
+		if c.MediaPorts != "" {
+			return "media-ports", "a port per party needs media-udp-addr empty"
+		}
 	}
 	for _, ip := range c.PublicIPs {
 		if net.ParseIP(ip) == nil {
@@ -116,7 +126,7 @@ func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service
 		}
 	}
 	cfg := rtc.Config{Node: node, Logger: log, RingTimeout: c.RingTimeout,
-		Media: rtc.MediaConfig{PortMin: lo, PortMax: hi, PublicIPs: c.PublicIPs, RecordDir: c.RecordDir, RecordRetention: c.RecordKeep},
+		Media: rtc.MediaConfig{PortMin: lo, PortMax: hi, UDPAddr: c.MediaUDP, PublicIPs: c.PublicIPs, RecordDir: c.RecordDir, RecordRetention: c.RecordKeep},
 		TURN:  rtc.TURNConfig{URLs: c.TURNURLs, Secret: c.TURNSecret}}
 	var turnSrv *rtc.TURNServer
 	var pc net.PacketConn

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/redistest"
@@ -38,4 +41,21 @@ func TestTURNSecretSharedByNodes(t *testing.T) {
 	if again := secret(backend.Config{DataDir: data}); again != own {
 		t.Fatalf("after a restart: %q, want %q", again, own)
 	}
+}
+
+// TestMediaPortTakenFailsStartUp: a taken --media-udp-addr stops start-up
+// with a message naming the address; a port range instead of it starts.
+func TestMediaPortTakenFailsStartUp(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var stderr bytes.Buffer
+	code := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--media-udp-addr", pc.LocalAddr().String()}, &bytes.Buffer{}, &stderr, env())
+	if code != exitFail || !strings.Contains(stderr.String(), pc.LocalAddr().String()) {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	_, _, stop := startServe(t, t.TempDir(), "--media-udp-addr", "", "--media-ports", "50000-50100")
+	stop()
 }
