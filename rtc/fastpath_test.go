@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,15 +18,28 @@ import (
 
 // TestFastPath: with all media on one UDP address, the relay forwards
 // the parties' RTP itself once they connect, and what arrives is what
-// was sent, under each receiver's SSRC and payload type. The supervisor
-// sends nothing that would prove the relay has its keys (no RTP, and
-// these clients send no RTCP), so what it hears goes through pion.
+// was sent, under each receiver's SSRC and payload type. The relay is
+// the DTLS client of the caller (the usual case: it answers an actpass
+// offer as active) and the DTLS server of the agent (whose offer says
+// active); it recovers the keys either way. The supervisor sends
+// nothing that would prove the relay has its keys (no RTP, and these
+// clients send no RTCP), so what it hears goes through pion.
 func TestFastPath(t *testing.T) {
 	e := newRelayEnvWith(t, MediaConfig{IncludeLoopback: true, UDPAddr: "127.0.0.1:0"})
 	caller := e.connect(t, roleCaller, "joe")
+	e.offer = func(sdp string) string { return strings.ReplaceAll(sdp, "a=setup:actpass", "a=setup:active") }
 	agent := e.connect(t, roleAgent, "ann")
 	sup := e.connect(t, roleListener, "sue")
 	flowing(t, 50, caller, agent, sup)
+	e.svc.relay.mu.Lock()
+	rm := e.svc.relay.rooms[e.call]
+	e.svc.relay.mu.Unlock()
+	rm.mu.Lock()
+	pc := rm.agent.pc
+	rm.mu.Unlock()
+	if !strings.Contains(pc.CurrentLocalDescription().SDP, "a=setup:passive") {
+		t.Fatal("the relay did not answer the agent as the DTLS server")
+	}
 	fast, all := e.svc.relay.FastForwarded(), e.svc.relay.Forwarded()
 	flowing(t, 100, caller, agent, sup)
 	fast, all = e.svc.relay.FastForwarded()-fast, e.svc.relay.Forwarded()-all

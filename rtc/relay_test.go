@@ -55,6 +55,8 @@ func TestLateLeaveOfAnOldSession(t *testing.T) {
 type relayEnv struct {
 	svc  *Service
 	call string
+	// offer, when set, rewrites the SDP of the next client's offer.
+	offer func(sdp string) string
 }
 
 func newRelayEnv(t *testing.T) *relayEnv {
@@ -256,7 +258,11 @@ func (e *relayEnv) connect(t *testing.T, role partyRole, user string) *relayClie
 		t.Fatal(err)
 	}
 	<-gathered // the offer carries every candidate; none trickle from this side
-	signal(api.Signal{Type: api.SigOffer, SDP: pc.LocalDescription().SDP})
+	sdp := pc.LocalDescription().SDP
+	if e.offer != nil {
+		sdp, e.offer = e.offer(sdp), nil
+	}
+	signal(api.Signal{Type: api.SigOffer, SDP: sdp})
 
 	for _, x := range pc.GetTransceivers() {
 		if s := x.Sender(); s != nil && s.Track() != nil {
