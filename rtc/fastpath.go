@@ -15,8 +15,9 @@ import (
 // an SFU's packet loop does: decrypt with the sender's SRTP keys, rewrite
 // the SSRC and payload type, encrypt with each receiver's keys, and queue
 // for one sendmmsg. Through pion every packet crossed four goroutines and
-// three buffers and took a system call each way; the relay's CPU per
-// forwarded packet was twice what this costs.
+// three buffers and took a system call each way: with 200 calls relayed
+// that cost 21 µs of CPU per forwarded packet, against 8.4 to 9.5 here
+// (BenchmarkRelayProcess).
 //
 // pion still does everything else: ICE and consent, DTLS, the data
 // channel, RTCP, and the first packets of each track (until forward has
@@ -54,7 +55,8 @@ func newFastPath(forwarded *atomic.Uint64) *fastPath {
 	return f
 }
 
-// route points from at p (nil: removes from, if it is still p's).
+// route points from at p; with p nil it removes from, if it still
+// points at was.
 func (f *fastPath) route(from netip.AddrPort, p, was *party) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
