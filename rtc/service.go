@@ -119,15 +119,19 @@ func (s *Service) Hub() *Hub { return s.hub }
 // Relay is the node's media relay.
 func (s *Service) Relay() *Relay { return s.relay }
 
+// Close releases the relay's media socket when Run will not run (start-up
+// failed after New); Run releases it itself when it ends.
+func (s *Service) Close() { s.relay.closeAll() }
+
 // Run routes calls, times out rings, carries signaling between nodes and
 // owns the relay's rooms, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.relay.closeAll()
 	sub, err := s.st.Subscribe(ctx, chNode(s.cfg.Node), chUsers)
 	if err != nil {
 		return fmt.Errorf("rtc: subscribe: %w", err)
 	}
 	defer sub.Close()
-	defer s.relay.closeAll()
 	defer s.hub.closeAll()
 	// The node's chores run beside the loop and stop with it: liveness
 	// and orphaned calls (failover.go), and recordings past retention.

@@ -117,6 +117,7 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("calls: %w", err)
 	}
+	defer calls.Close() // when start-up fails below; after Run, a no-op
 	// One registry for /metrics: the gateway registers its own and the
 	// domains' series on it, and the workers built here theirs.
 	reg := prometheus.NewRegistry()
@@ -197,6 +198,9 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Shutdown closes the listener only if Serve already took it: a stop
+	// that came before that goroutine ran would leave Serve accepting.
+	_ = ln.Close()
 	<-served
 	if err := workers.Wait(); err != nil {
 		return fmt.Errorf("worker: %w", err)
