@@ -2,7 +2,6 @@ package rtc
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,9 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/dtls/v3/pkg/protocol"
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
+	"github.com/pion/dtls/v3/pkg/protocol/recordlayer"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
+
+	"github.com/switchboard/switchboard/internal/poll"
 )
 
 // TestFastPath: with all media on one UDP address, the relay forwards
@@ -69,7 +73,12 @@ func TestFastPathStrangers(t *testing.T) {
 	}
 	defer s.Close()
 	ssrc := caller.ssrcOut("1")
-	hello, _ := hex.DecodeString("16fefd000000000000000000" + "2f" + "010000230000000000000023" + "fefd" + "00000000000000000000000000000000000000000000000000000000000000000000")
+	hello, err := (&recordlayer.RecordLayer{Header: recordlayer.Header{Version: protocol.Version1_2},
+		Content: &handshake.Handshake{Message: &handshake.MessageClientHello{Version: protocol.Version1_2,
+			CipherSuiteIDs: []uint16{0xc02b}, CompressionMethods: []*protocol.CompressionMethod{{}}}}}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 300 {
 		var b []byte
 		switch i % 3 {
@@ -85,6 +94,21 @@ func TestFastPathStrangers(t *testing.T) {
 		if _, err := s.Write(b); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The stranger's hello is noted like any other (and bounded), but no
+	// key log line goes with it: it yields no keys.
+	stranger := netip.MustParseAddrPort(s.LocalAddr().String())
+	keys := e.svc.relay.media.keys
+	poll.Until(t, 10*time.Second, 10*time.Millisecond, func() error {
+		keys.mu.Lock()
+		defer keys.mu.Unlock()
+		if h := keys.hellos[stranger]; h == nil || !h.haveClient || h.localIsClient {
+			return fmt.Errorf("the stranger's ClientHello was not noted: %+v", h)
+		}
+		return nil
+	})
+	if _, err := keys.take(stranger); err != errNoKeys {
+		t.Errorf("keys for a stranger: %v", err)
 	}
 	fast := e.svc.relay.FastForwarded()
 	flowing(t, 50, caller, agent)
@@ -231,6 +255,14 @@ func TestFastPathRewrites(t *testing.T) {
 // make room; lines that are not TLS 1.2 client randoms are ignored.
 func TestKeyringBounds(t *testing.T) {
 	k := newKeyring()
+	for _, bad := range []string{"", "CLIENT_RANDOM zz 00\n", "SERVER_HANDSHAKE_TRAFFIC_SECRET 00 00\n", "CLIENT_RANDOM 0011 00\n"} {
+		if n, err := k.Write([]byte(bad)); err != nil || n != len(bad) {
+			t.Fatalf("Write(%q) = %d, %v", bad, n, err)
+		}
+	}
+	if len(k.secrets) != 0 {
+		t.Fatalf("%d secrets kept from lines that hold none", len(k.secrets))
+	}
 	line := func(i int) []byte {
 		var r [32]byte
 		r[0], r[1] = byte(i>>8), byte(i)
@@ -239,11 +271,6 @@ func TestKeyringBounds(t *testing.T) {
 	for i := range maxHandshakes + 100 {
 		if n, err := k.Write(line(i)); err != nil || n != len(line(i)) {
 			t.Fatalf("Write = %d, %v", n, err)
-		}
-	}
-	for _, bad := range []string{"", "CLIENT_RANDOM zz 00\n", "SERVER_HANDSHAKE_TRAFFIC_SECRET 00 00\n", "CLIENT_RANDOM 0011 00\n"} {
-		if n, err := k.Write([]byte(bad)); err != nil || n != len(bad) {
-			t.Fatalf("Write(%q) = %d, %v", bad, n, err)
 		}
 	}
 	if len(k.secrets) != maxHandshakes {

@@ -17,11 +17,7 @@ func TestMQTTPortTakenFailsStartUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var stderr bytes.Buffer
-	code := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--mqtt-addr", ln.Addr().String()}, &bytes.Buffer{}, &stderr, env())
-	if code != exitFail || !strings.Contains(stderr.String(), "MQTT broker: listen on "+ln.Addr().String()) {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	failsToStart(t, "MQTT broker: listen on "+ln.Addr().String(), "--mqtt-addr", ln.Addr().String())
 }
 
 func TestApplianceSettingsAreValidated(t *testing.T) {

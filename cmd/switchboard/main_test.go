@@ -286,19 +286,23 @@ func TestServeCPUProfile(t *testing.T) {
 		t.Fatalf("profile: %d bytes starting % x, mode %v; want gzip, 0600", len(raw), raw[:min(len(raw), 2)], fi.Mode().Perm())
 	}
 
-	var stderr bytes.Buffer
 	bad := filepath.Join(t.TempDir(), "missing", "cpu.pprof")
-	code := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--cpu-profile", bad}, &bytes.Buffer{}, &stderr, env())
-	if code != exitFail || !strings.Contains(stderr.String(), "cpu profile") {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	failsToStart(t, "cpu profile", "--cpu-profile", bad)
 }
 
 func TestServePortTaken(t *testing.T) {
 	addr, _, _ := startServe(t, t.TempDir())
+	failsToStart(t, "listen on "+addr, "--addr", addr)
+}
+
+// failsToStart runs serve on a free port and a fresh data directory, with
+// extra arguments after those (a flag given twice takes the later value),
+// and wants it to exit 1 with want in what it printed.
+func failsToStart(t *testing.T, want string, extra ...string) {
+	t.Helper()
 	var stderr bytes.Buffer
-	code := run(t.Context(), []string{"serve", "--addr", addr, "--data", t.TempDir()}, &bytes.Buffer{}, &stderr, env())
-	if code != exitFail || !strings.Contains(stderr.String(), "listen on "+addr) {
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, extra...)
+	if code := run(t.Context(), args, &bytes.Buffer{}, &stderr, env()); code != exitFail || !strings.Contains(stderr.String(), want) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

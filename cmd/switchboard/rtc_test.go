@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"net"
-	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/redistest"
@@ -51,11 +49,7 @@ func TestMediaPortTakenFailsStartUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	var stderr bytes.Buffer
-	code := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--media-udp-addr", pc.LocalAddr().String()}, &bytes.Buffer{}, &stderr, env())
-	if code != exitFail || !strings.Contains(stderr.String(), pc.LocalAddr().String()) {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
+	failsToStart(t, pc.LocalAddr().String(), "--media-udp-addr", pc.LocalAddr().String())
 	_, _, stop := startServe(t, t.TempDir(), "--media-udp-addr", "", "--media-ports", "50000-50100")
 	stop()
 }
