@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -93,8 +94,12 @@ func locationProblem(err error) *problemError {
 	case errors.Is(err, location.ErrForbidden):
 		return &problemError{status: 403, code: api.CodeForbidden, detail: detail(location.ErrForbidden)}
 	case errors.Is(err, location.ErrRateLimited):
+		retry := location.RateWindow
+		if rl := (*location.RateLimitError)(nil); errors.As(err, &rl) {
+			retry = rl.RetryAfter
+		}
 		return &problemError{status: 429, code: api.CodeRateLimited, detail: detail(location.ErrRateLimited),
-			retryAfter: int(location.RateWindow.Seconds())}
+			retryAfter: int(math.Ceil(retry.Seconds()))}
 	case errors.Is(err, location.ErrConflict):
 		return &problemError{status: 409, code: api.CodeConflict, detail: detail(location.ErrConflict)}
 	case errors.Is(err, location.ErrNoTechnician):

@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,38 @@ func TestLocationAbuse(t *testing.T) {
 	decodeJSON(t, e.do(t, "GET", "/v1/technicians/me/positions", tech, nil), 200, &hist)
 	if len(hist.Fixes) != 1 {
 		t.Fatalf("history holds %d fixes, want only the good one", len(hist.Fixes))
+	}
+}
+
+// TestPositionsRateLimited: a technician over the limit gets a 429 that
+// says to come back when the minute's count starts afresh, not a whole
+// minute later; what it sent is not stored.
+func TestPositionsRateLimited(t *testing.T) {
+	e := newLocEnv(t, gateway.Config{RateIP: -1, RateSubject: -1}, location.Config{FixesPerMinute: 3}, nil)
+	tech := e.token(t, "tech-1", auth.RoleTechnician)
+	// The count's windows are minutes of the Unix clock. Keep clear of a
+	// window's end, so both posts fall in one window.
+	if left := location.RateWindow - time.Duration(time.Now().UnixNano()%int64(location.RateWindow)); left < 5*time.Second {
+		time.Sleep(left)
+	}
+	now := time.Now()
+	decodeJSON(t, e.do(t, "POST", "/v1/technicians/me/positions", tech,
+		batchJSON(fixJSON("52.52", "13.405", now.Add(-3*time.Second)), fixJSON("52.52", "13.405", now.Add(-2*time.Second)), fixJSON("52.52", "13.405", now.Add(-time.Second)))), 200, nil)
+	before := time.Now()
+	res := e.do(t, "POST", "/v1/technicians/me/positions", tech, batchJSON(fixJSON("52.53", "13.405", now)))
+	after := time.Now()
+	header := res.Header.Get("Retry-After")
+	p := readProblem(t, res, 429, api.CodeRateLimited)
+	w := int64(location.RateWindow)
+	end := time.Unix(0, (after.UnixNano()/w+1)*w)
+	lo, hi := int(end.Sub(after).Seconds()), int(math.Ceil(end.Sub(before).Seconds()))
+	if p.RetryAfter < lo || p.RetryAfter > hi || header != strconv.Itoa(p.RetryAfter) {
+		t.Fatalf("Retry-After %q, retry_after %d; the window ends in %d to %d s", header, p.RetryAfter, lo, hi)
+	}
+	var hist struct{ Fixes []api.Fix }
+	decodeJSON(t, e.do(t, "GET", "/v1/technicians/me/positions", tech, nil), 200, &hist)
+	if len(hist.Fixes) != 3 {
+		t.Fatalf("history holds %d fixes, want the 3 of the accepted batch", len(hist.Fixes))
 	}
 }
 

@@ -1,6 +1,10 @@
 package location
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 var (
 	// ErrInvalid: the request is malformed or out of bounds (a latitude of
@@ -15,7 +19,8 @@ var (
 	// posting positions for someone else).
 	ErrForbidden = errors.New("location: forbidden")
 	// ErrRateLimited: a technician sent more fixes than FixesPerMinute
-	// allows in the current minute.
+	// allows in the current minute. The error is a *RateLimitError, which
+	// says when to try again.
 	ErrRateLimited = errors.New("location: rate limited")
 	// ErrConflict: the object is not in a state that allows this (an offer
 	// that already expired, a dispatch already under way), or a concurrent
@@ -25,3 +30,18 @@ var (
 	// radius, or all of them are booked.
 	ErrNoTechnician = errors.New("location: no technician available")
 )
+
+// RateLimitError refuses a batch of fixes over the technician's limit.
+// It matches ErrRateLimited.
+type RateLimitError struct {
+	Limit int // fixes a window
+	// RetryAfter is how long until the window ends and the count starts
+	// afresh.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%v: at most %d fixes a minute", ErrRateLimited, e.Limit)
+}
+
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }

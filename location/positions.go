@@ -174,7 +174,7 @@ func (s *Service) reportOps(tech string, rec *techRecord, fixes []api.Fix, flagg
 func (s *Service) fresh(t time.Time) bool { return s.now().Sub(t) <= s.cfg.StaleAfter }
 
 // rateCount is the fixes of tech's current fixed window with a batch of
-// n, given the window and count kept in last, or ErrRateLimited. The
+// n, given the window and count kept in last, or a *RateLimitError. The
 // count lives in the live position's record, which every batch swaps
 // anyway: it costs no round trip of its own, and it is exact across
 // nodes. A refused batch is not counted; it stores nothing either.
@@ -185,17 +185,12 @@ func (s *Service) rateCount(last lastRecord, n int, now time.Time) (window, coun
 	}
 	count += int64(n)
 	if s.cfg.FixesPerMinute >= 0 && count > int64(s.cfg.FixesPerMinute) {
-		return 0, 0, fmt.Errorf("%w: at most %d fixes a minute", ErrRateLimited, s.cfg.FixesPerMinute)
+		// The count starts afresh when this window ends, not a whole
+		// window from now.
+		end := time.Unix(0, (window+1)*int64(RateWindow))
+		return 0, 0, &RateLimitError{Limit: s.cfg.FixesPerMinute, RetryAfter: end.Sub(now)}
 	}
 	return window, count, nil
-}
-
-// RetryAfter is how long a rate-limited technician should wait: until the
-// current window ends.
-func (s *Service) RetryAfter() time.Duration {
-	now := s.now().UnixNano()
-	w := int64(RateWindow)
-	return time.Duration(w - now%w)
 }
 
 // nanToZero keeps JSON encodable; fixes were checked, so it is a guard.

@@ -121,11 +121,19 @@ func TestReportRateLimited(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Superseded fixes count too: they cost storage all the same.
-		if _, err := f.svc.Report(ctx, "tech-1", batch(6, 0)); !errors.Is(err, location.ErrRateLimited) {
+		_, err := f.svc.Report(ctx, "tech-1", batch(6, 0))
+		if !errors.Is(err, location.ErrRateLimited) {
 			t.Fatalf("second batch: %v, want ErrRateLimited", err)
 		}
-		if _, err := f.svc.Report(ctx, "tech-1", batch(5, time.Second)); !errors.Is(err, location.ErrRateLimited) {
-			t.Fatalf("11th fix: %v, want ErrRateLimited", err)
+		// Come back when this window ends (the clock is at its start).
+		var rl *location.RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter != location.RateWindow || rl.Limit != 10 {
+			t.Fatalf("second batch: %#v, want a RateLimitError to retry in %v", err, location.RateWindow)
+		}
+		f.clock.Add(15 * time.Second)
+		_, err = f.svc.Report(ctx, "tech-1", batch(5, time.Second))
+		if !errors.As(err, &rl) || rl.RetryAfter != location.RateWindow-15*time.Second {
+			t.Fatalf("11th fix, 15 s into the window: %v, want a RateLimitError to retry in %v", err, location.RateWindow-15*time.Second)
 		}
 		if n := history(); n != 6 {
 			t.Fatalf("history holds %d fixes, want the 6 of the accepted batch", n)

@@ -72,9 +72,6 @@ func New(st state.Store, tickets *ticket.Service, cfg Config, opts ...Option) *S
 	return s
 }
 
-// Config returns the effective configuration, defaults applied.
-func (s *Service) Config() Config { return s.cfg }
-
 // newID returns a random opaque ID with a prefix saying what it names.
 func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:20]) }
 

@@ -820,6 +820,3 @@ func errorCode(err error) string {
 	}
 	return api.CodeInternal
 }
-
-// ErrorCode is the problem code of a refused signal, for the gateway.
-func ErrorCode(err error) string { return errorCode(err) }

@@ -79,9 +79,6 @@ func Start(tb testing.TB) *Server {
 // URL returns the server's address as a Redis URL for database 0.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
-// Dir returns the server's data directory.
-func (s *Server) Dir() string { return s.dir }
-
 // Stop shuts the server down gracefully (SIGTERM, which flushes the
 // append-only file), killing it if it does not exit in time. It is
 // idempotent; Start registers it with tb.Cleanup.

@@ -10,8 +10,13 @@ import (
 	"github.com/switchboard/switchboard/state"
 )
 
+// subscriberBuffer is how many messages a subscriber may fall behind
+// before it loses messages: enough to absorb a burst of ticket events
+// between two WebSocket writes.
+const subscriberBuffer = 256
+
 // hub is in-process pub/sub: one node has no one else to fan out to.
-// Each subscriber has a bounded channel (WithSubscriberBuffer); Publish
+// Each subscriber has a bounded channel (subscriberBuffer); Publish
 // never blocks, and a subscriber whose channel is full loses the message,
 // counted in its dropped counter. That is the state.PubSub contract
 // (at-most-once, "look" not "here is the data") and centrifuge's rule:
@@ -103,7 +108,7 @@ func (s *Store) Subscribe(ctx context.Context, channels ...string) (state.Subscr
 		return nil, err
 	}
 	defer s.leave()
-	sub := &subscription{h: &s.hub, ch: make(chan state.Message, s.opts.subBuffer)}
+	sub := &subscription{h: &s.hub, ch: make(chan state.Message, subscriberBuffer)}
 	seen := make(map[string]bool, len(channels))
 	for _, c := range channels {
 		if !seen[c] {

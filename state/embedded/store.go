@@ -35,14 +35,12 @@ type Option func(*options)
 
 type options struct {
 	sweepInterval time.Duration
-	subBuffer     int
 	lockTimeout   time.Duration
 }
 
 func defaultOptions() options {
 	return options{
 		sweepInterval: time.Second,
-		subBuffer:     256,
 		lockTimeout:   time.Second,
 	}
 }
@@ -54,17 +52,6 @@ func WithSweepInterval(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
 			o.sweepInterval = d
-		}
-	}
-}
-
-// WithSubscriberBuffer sets how many messages a subscriber may fall
-// behind before it loses messages (zero: 256, enough to absorb a burst of
-// ticket events between two WebSocket writes).
-func WithSubscriberBuffer(n int) Option {
-	return func(o *options) {
-		if n > 0 {
-			o.subBuffer = n
 		}
 	}
 }

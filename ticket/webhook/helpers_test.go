@@ -40,13 +40,6 @@ func fastConfig() Config {
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func openEmbedded(t *testing.T, dir string) state.Store {
 	t.Helper()
 	st, err := embedded.Open(dir)

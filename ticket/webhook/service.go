@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -140,12 +139,11 @@ func (s *subscription) matches(t api.EventType) bool {
 // concurrent use and holds no state of its own beyond configuration and
 // the delivery counters of this node's Dispatcher.
 type Service struct {
-	st     state.Store
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
-	lookup lookupFunc
-	stats  counters
+	st    state.Store
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	stats counters
 }
 
 // Option configures a Service.
@@ -156,15 +154,9 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Service) { s.log = l.With("component", "webhook") }
 }
 
-// WithLookup replaces the resolver used to check a URL's host at
-// creation, for tests. Dial-time checks always use the system resolver.
-func WithLookup(f func(ctx context.Context, host string) ([]netip.Addr, error)) Option {
-	return func(s *Service) { s.lookup = f }
-}
-
 // New returns the webhook service over st.
 func New(st state.Store, cfg Config, opts ...Option) *Service {
-	s := &Service{st: st, cfg: cfg.withDefaults(), log: slog.New(slog.DiscardHandler), now: time.Now, lookup: defaultLookup}
+	s := &Service{st: st, cfg: cfg.withDefaults(), log: slog.New(slog.DiscardHandler), now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -176,7 +168,7 @@ func newID(prefix string) string { return prefix + strings.ToLower(rand.Text()[:
 // Create validates and stores a subscription and returns it with its
 // secret, which no later call shows again.
 func (s *Service) Create(ctx context.Context, createdBy string, req api.CreateWebhookRequest) (api.WebhookCreated, error) {
-	u, err := checkURL(ctx, strings.TrimSpace(req.URL), s.cfg.AllowPrivate, s.lookup)
+	u, err := checkURL(ctx, strings.TrimSpace(req.URL), s.cfg.AllowPrivate, defaultLookup)
 	if err != nil {
 		return api.WebhookCreated{}, err
 	}
