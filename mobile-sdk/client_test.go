@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/location"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
+	"github.com/switchboard/switchboard/mobile-sdk/mobile"
 	"github.com/switchboard/switchboard/state"
 	"github.com/switchboard/switchboard/state/embedded"
 	"github.com/switchboard/switchboard/ticket"
@@ -31,9 +33,12 @@ type server struct {
 	tickets *ticket.Service
 	loc     *location.Service
 	stop    func() // shuts this gateway (not its store) down; idempotent
+	with    []func(*gateway.Deps)
 }
 
-func startGateway(t *testing.T, ac auth.Config) *server {
+// startGateway runs a gateway on a new store; with adds the domains a
+// test needs beyond tickets and location (calls, push).
+func startGateway(t *testing.T, ac auth.Config, with ...func(*gateway.Deps)) *server {
 	t.Helper()
 	store, err := embedded.Open(t.TempDir())
 	if err != nil {
@@ -44,7 +49,7 @@ func startGateway(t *testing.T, ac auth.Config) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveOn(t, ac, store, key, "127.0.0.1:0")
+	return serveOn(t, ac, store, key, "127.0.0.1:0", with...)
 }
 
 // restart shuts the gateway down and starts a new one on the same store,
@@ -52,13 +57,14 @@ func startGateway(t *testing.T, ac auth.Config) *server {
 func (s *server) restart(t *testing.T) *server {
 	t.Helper()
 	s.stop()
-	return serveOn(t, s.ac, s.store, s.key, s.addr)
+	return serveOn(t, s.ac, s.store, s.key, s.addr, s.with...)
 }
 
 // serveOn runs a gateway node on store at addr, with the ticket service
 // and the live feed hub the tickets and stream routes need, and location
-// for the technician reporter.
-func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, addr string) *server {
+// for the technician reporter; each of with then adds to the
+// dependencies before the node starts.
+func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, addr string, with ...func(*gateway.Deps)) *server {
 	t.Helper()
 	iss := auth.NewIssuer(ac, key, store)
 	tickets := ticket.New(store)
@@ -67,7 +73,11 @@ func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, add
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = hub.Run(hubCtx) }()
-	srv := gateway.New(gateway.Config{}, gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Hub: hub, Location: loc})
+	deps := gateway.Deps{Store: store, Issuer: iss, Verifier: auth.NewVerifier(ac, key), Tickets: tickets, Hub: hub, Location: loc}
+	for _, w := range with {
+		w(&deps)
+	}
+	srv := gateway.New(gateway.Config{}, deps)
 	t.Cleanup(func() { stopHub(); <-hubDone }) // after the server's own cleanup
 	bound, stopSrv := serve(t, srv, addr)
 	stop := sync.OnceFunc(func() {
@@ -77,7 +87,7 @@ func serveOn(t *testing.T, ac auth.Config, store state.Store, key *auth.Key, add
 	})
 	t.Cleanup(stop)
 	return &server{url: "http://" + bound, addr: bound, ac: ac, key: key,
-		store: store, issuer: iss, tickets: tickets, loc: loc, stop: stop}
+		store: store, issuer: iss, tickets: tickets, loc: loc, stop: stop, with: with}
 }
 
 // serve runs srv on addr until the test ends and returns the address it
@@ -229,5 +239,28 @@ func TestReusedRefreshSignsOut(t *testing.T) {
 	}
 	if a, r := tokens.Load(); a != "" || r != "" {
 		t.Fatal("tokens kept after sign-out")
+	}
+}
+
+// TestMobileMe: the bindable Me passes the user and the token's expiry
+// through, and a refusal arrives as "code (status): ...".
+func TestMobileMe(t *testing.T) {
+	s := startGateway(t, auth.Config{AccessTTL: 10 * time.Minute})
+	before := time.Now()
+	c := signInMobile(t, s.issuer, s.url, "ann", auth.RoleAgent)
+	me, err := c.Me()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.Subject != "ann" || me.Role != "agent" ||
+		me.ExpiresAtUnix < before.Add(10*time.Minute).Unix()-1 || me.ExpiresAtUnix > time.Now().Add(10*time.Minute).Unix() {
+		t.Fatalf("me = %+v, want ann, agent, expiring in 10 minutes", me)
+	}
+	out, err := mobile.NewClient(s.url, &tokens{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me, err := out.Me(); me != nil || err == nil || !strings.HasPrefix(err.Error(), api.CodeUnauthorized+" (401)") {
+		t.Fatalf("signed out: %+v, %v", me, err)
 	}
 }

@@ -2,11 +2,14 @@ package sdk_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,5 +147,123 @@ func TestUploadPhotoResumesAfterDrop(t *testing.T) {
 	_, err = c.UploadPhoto(ctx, tk.ID, bytes.NewReader([]byte("<html>not a photo</html>")), 24, sdk.UploadOptions{})
 	if sdk.StatusCode(err) != http.StatusUnsupportedMediaType {
 		t.Fatalf("html upload: %v", err)
+	}
+}
+
+// uploads is a mobile.UploadHandler for tests.
+type uploads struct {
+	mu       sync.Mutex
+	progress []int64
+	created  string
+}
+
+func (u *uploads) OnProgress(sent, total int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.progress = append(u.progress, sent)
+}
+
+func (u *uploads) OnCreated(url string) { u.mu.Lock(); defer u.mu.Unlock(); u.created = url }
+
+// cutAt is a photo whose bytes past cut cannot be read, as if the app
+// were killed there: the first read past cut fails the request in
+// flight, and the next (the SDK resuming) calls stop, ending the upload
+// with the gateway holding what arrived.
+type cutAt struct {
+	b     []byte
+	cut   int64
+	stop  func()
+	fails atomic.Int32
+}
+
+func (c *cutAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) <= c.cut {
+		return copy(p, c.b[off:]), nil
+	}
+	if c.fails.Add(1) > 1 {
+		c.stop()
+	}
+	n := 0
+	if off < c.cut {
+		n = copy(p, c.b[off:c.cut])
+	}
+	return n, errTunnel
+}
+
+// TestMobileUploadPhoto: the bindable upload sends a photo with progress
+// and its upload URL, ResumePhoto finishes an upload a killed app left
+// half done (and answers the photo of a finished one), and refusals
+// arrive as "code (status): ...".
+func TestMobileUploadPhoto(t *testing.T) {
+	s, m := photoGateway(t)
+	c := signInMobile(t, s.issuer, s.url, "joe", auth.RoleCustomer)
+	tk, err := c.OpenTicket("projector", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := mediatest.NoisyJPEG(800, 600, 5)
+	h := &uploads{}
+	id, err := c.UploadPhoto(tk.ID, img, "IMG_8.jpg", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.progress) == 0 || h.progress[len(h.progress)-1] != int64(len(img)) || h.created == "" {
+		t.Fatalf("progress %v, created %q", h.progress, h.created)
+	}
+	p, err := m.Photo(t.Context(), ticket.Viewer{ID: "joe", Role: auth.RoleCustomer}, id)
+	if err != nil || p.TicketID != tk.ID || p.Filename != "IMG_8.jpg" {
+		t.Fatalf("photo %+v, %v", p, err)
+	}
+	if again, err := c.ResumePhoto(tk.ID, img, "IMG_8.jpg", h.created, nil); err != nil || again != id {
+		t.Fatalf("resume of a finished upload: %q, %v", again, err)
+	}
+
+	// The app is killed halfway through a second photo; on its next run it
+	// resumes with the URL it kept and sends only the rest.
+	img2 := mediatest.NoisyJPEG(900, 700, 6)
+	ctx, cancel := context.WithCancel(t.Context())
+	var kept string
+	_, err = c.SDK().UploadPhoto(ctx, tk.ID, &cutAt{b: img2, cut: int64(len(img2)) / 2, stop: cancel}, int64(len(img2)),
+		sdk.UploadOptions{Filename: "IMG_9.jpg", OnCreated: func(u string) { kept = u }})
+	cancel()
+	if err == nil || kept == "" {
+		t.Fatalf("killed upload: %v, url %q", err, kept)
+	}
+	h2 := &uploads{}
+	id2, err := c.ResumePhoto(tk.ID, img2, "", kept, h2)
+	if err != nil || id2 == "" || id2 == id {
+		t.Fatalf("resume: %q, %v", id2, err)
+	}
+	if h2.created != "" || len(h2.progress) == 0 || h2.progress[len(h2.progress)-1] != int64(len(img2)) ||
+		h2.progress[0] <= 0 || h2.progress[0] > int64(len(img2))/2 {
+		t.Fatalf("resume made a new upload (%q) or did not go on from the half sent: progress %v of %d", h2.created, h2.progress, len(img2))
+	}
+	if p, err := m.Photo(t.Context(), ticket.Viewer{ID: "joe", Role: auth.RoleCustomer}, id2); err != nil || p.Filename != "IMG_9.jpg" || p.TicketID != tk.ID {
+		t.Fatalf("resumed photo %+v, %v", p, err)
+	}
+
+	if _, err := c.UploadPhoto(tk.ID, []byte("<html>not a photo</html>"), "x.jpg", nil); err == nil ||
+		!strings.HasPrefix(err.Error(), api.CodeUnsupportedMedia+" (415)") {
+		t.Fatalf("html upload: %v", err)
+	}
+	mallory := signInMobile(t, s.issuer, s.url, "mallory", auth.RoleCustomer)
+	if _, err := mallory.UploadPhoto(tk.ID, img, "x.jpg", nil); err == nil || !strings.HasPrefix(err.Error(), api.CodeNotFound+" (404)") {
+		t.Fatalf("upload to someone else's ticket: %v", err)
+	}
+	if _, err := mallory.ResumePhoto(tk.ID, img, "x.jpg", h.created, nil); err == nil || !strings.Contains(err.Error(), " (404)") {
+		t.Fatalf("resume of someone else's upload: %v", err)
+	}
+	v, err := c.SDK().Ticket(t.Context(), tk.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	photos := 0
+	for _, ev := range v.Events {
+		if ev.Type == api.EventPhotoAdded {
+			photos++
+		}
+	}
+	if photos != 2 {
+		t.Fatalf("%d photos on the ticket, want 2", photos)
 	}
 }

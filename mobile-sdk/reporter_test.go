@@ -13,7 +13,6 @@ import (
 	"github.com/switchboard/switchboard/auth"
 	"github.com/switchboard/switchboard/internal/poll"
 	sdk "github.com/switchboard/switchboard/mobile-sdk"
-	"github.com/switchboard/switchboard/mobile-sdk/mobile"
 )
 
 // tunnel is a transport that fails every request while offline is set: a
@@ -99,16 +98,7 @@ func TestReporterOfflineAndStill(t *testing.T) {
 func TestMobileReporter(t *testing.T) {
 	s := startGateway(t, auth.Config{})
 	loc := s.loc
-	pair, err := s.issuer.Pair(context.Background(), "tech-8", auth.RoleTechnician, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &tokens{}
-	store.SaveTokens(pair.AccessToken, pair.RefreshToken)
-	c, err := mobile.NewClient(s.url, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := signInMobile(t, s.issuer, s.url, "tech-8", auth.RoleTechnician)
 	// Long intervals: only Wake and Stop send in this test.
 	r := c.NewReporter(3600, 3600, 0)
 	start := time.Now().Add(-time.Minute)

@@ -23,11 +23,18 @@ import (
 // client signs sub in with role on a new SDK client; hc may be nil.
 func (s *server) client(t *testing.T, sub string, role auth.Role, hc *http.Client) *sdk.Client {
 	t.Helper()
-	p, err := s.issuer.Pair(context.Background(), sub, role, nil)
+	return signIn(t, s.issuer, s.url, sub, role, hc)
+}
+
+// signIn signs sub in with role, with tokens from iss, on a new SDK
+// client of the gateway at url; hc may be nil.
+func signIn(t *testing.T, iss *auth.Issuer, url, sub string, role auth.Role, hc *http.Client) *sdk.Client {
+	t.Helper()
+	p, err := iss.Pair(context.Background(), sub, role, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := sdk.New(sdk.Config{BaseURL: s.url, HTTPClient: hc})
+	c, err := sdk.New(sdk.Config{BaseURL: url, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,6 +390,23 @@ func (m *tokens) SaveTokens(a, r string) error {
 	return m.Save(a, r)
 }
 
+// signInMobile is signIn for the bindable client, with its tokens in a
+// tokens store as an app keeps them.
+func signInMobile(t *testing.T, iss *auth.Issuer, url, sub string, role auth.Role) *mobile.Client {
+	t.Helper()
+	p, err := iss.Pair(context.Background(), sub, role, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &tokens{}
+	store.SaveTokens(p.AccessToken, p.RefreshToken)
+	c, err := mobile.NewClient(url, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // handler is a mobile.EventHandler for tests.
 type handler struct {
 	events  chan *mobile.Event
@@ -396,16 +420,7 @@ func (h *handler) OnStopped(reason string)       { h.stopped <- reason }
 // follows live, as a Kotlin or Swift app would call it.
 func TestMobileTickets(t *testing.T) {
 	s := startGateway(t, auth.Config{})
-	p, err := s.issuer.Pair(context.Background(), "joe", auth.RoleCustomer, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &tokens{}
-	store.SaveTokens(p.AccessToken, p.RefreshToken)
-	c, err := mobile.NewClient(s.url, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := signInMobile(t, s.issuer, s.url, "joe", auth.RoleCustomer)
 	tk, err := c.OpenTicket("projector", "no picture")
 	if err != nil || tk.ID == "" || tk.Status != "open" || tk.LastEventID == "" {
 		t.Fatalf("open = %+v, %v", tk, err)
