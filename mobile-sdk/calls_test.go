@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,29 @@ func TestSetAgentStatus(t *testing.T) {
 	// The refusals changed nothing: the call still waits for an agent.
 	if c, err := joe.Call(ctx, call.ID); err != nil || c.State != api.CallQueued {
 		t.Fatalf("call after refused status changes: %+v, %v", c, err)
+	}
+}
+
+// TestRefusedCallBackKeepsWaiting: a call-back the ticket cannot take (a
+// time past or more than a year ahead, a note too long) is refused, and
+// the call keeps its place in the queue.
+func TestRefusedCallBackKeepsWaiting(t *testing.T) {
+	s := startGateway(t, auth.Config{}, withCalls(t))
+	joe := s.client(t, "joe", auth.RoleCustomer, nil)
+	tk, call := placeCall(t, joe)
+	for name, req := range map[string]api.CallBackRequest{
+		"past":      {At: time.Now().Add(-2 * time.Hour)},
+		"two years": {At: time.Now().AddDate(2, 0, 0)},
+		"long note": {Note: strings.Repeat("x", 9<<10)},
+	} {
+		if err := joe.RequestCallBack(t.Context(), call.ID, req); sdk.StatusCode(err) != 422 || sdk.Code(err) != api.CodeValidation {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c, err := joe.Call(t.Context(), call.ID); err != nil || c.State != api.CallQueued || c.Position != 1 {
+			t.Fatalf("%s: the refused call-back ended the wait: %+v, %v", name, c, err)
+		}
+	}
+	if fus := followUps(t, joe, tk); len(fus) != 0 {
+		t.Fatalf("follow-ups %+v after refused call-backs", fus)
 	}
 }

@@ -195,19 +195,23 @@ func (s *Service) CallBack(ctx context.Context, u User, id string, req api.CallB
 	if rec.State != api.CallQueued && rec.State != api.CallRinging {
 		return api.Call{}, api.FollowUp{}, fmt.Errorf("%w: only a waiting call can become a call-back", ErrConflict)
 	}
-	at := req.At
-	if at.IsZero() {
-		at = s.now()
+	fr := api.FollowUpRequest{At: req.At, Action: api.FollowUpCallBack, Note: req.Note}
+	if fr.At.IsZero() {
+		fr.At = s.now()
+	}
+	if fr.Note == "" {
+		fr.Note = "call back: the customer asked while waiting for call " + id
+	}
+	// Checked before the call ends: a follow-up refused after it would
+	// leave the customer out of the queue with no call-back.
+	if err := s.tickets.CheckFollowUp(fr); err != nil {
+		return api.Call{}, api.FollowUp{}, err
 	}
 	c, err := s.finish(ctx, id, u.ID, api.MissCallBack)
 	if err != nil {
 		return api.Call{}, api.FollowUp{}, err
 	}
-	note := req.Note
-	if note == "" {
-		note = "call back: the customer asked while waiting for call " + id
-	}
-	fu, err := s.tickets.ScheduleFollowUp(ctx, ticket.System, rec.TicketID, api.FollowUpRequest{At: at, Action: api.FollowUpCallBack, Note: note})
+	fu, err := s.tickets.ScheduleFollowUp(ctx, ticket.System, rec.TicketID, fr)
 	if err != nil {
 		return c, api.FollowUp{}, err
 	}

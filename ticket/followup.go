@@ -44,21 +44,8 @@ func (s *Service) ScheduleFollowUp(ctx context.Context, v Viewer, ticketID strin
 	if _, err := s.Get(ctx, v, ticketID); err != nil {
 		return api.FollowUp{}, err
 	}
-	now := s.now()
-	switch {
-	case !slices.Contains(followUpActions, req.Action):
-		return api.FollowUp{}, fmt.Errorf("%w: action must be call_back, offer or reminder", ErrInvalid)
-	case req.At.IsZero() || req.At.Before(now.Add(-time.Minute)):
-		return api.FollowUp{}, fmt.Errorf("%w: at must be a time in the future", ErrInvalid)
-	case req.At.After(now.Add(maxFollowUpAhead)):
-		return api.FollowUp{}, fmt.Errorf("%w: at must be within a year", ErrInvalid)
-	case req.Action == api.FollowUpOffer && req.Offer == "":
-		return api.FollowUp{}, fmt.Errorf("%w: an offer follow-up needs offer", ErrInvalid)
-	}
-	for name, val := range map[string]string{"note": req.Note, "offer": req.Offer} {
-		if err := text(name, val, false); err != nil {
-			return api.FollowUp{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-		}
+	if err := s.CheckFollowUp(req); err != nil {
+		return api.FollowUp{}, err
 	}
 	fu := api.FollowUp{ID: newID("fu_"), TicketID: ticketID, At: req.At.UTC(), Action: req.Action, Note: req.Note, Offer: req.Offer, By: v.ID}
 	raw, _ := json.Marshal(fu)
@@ -73,6 +60,28 @@ func (s *Service) ScheduleFollowUp(ctx context.Context, v Viewer, ticketID strin
 		return api.FollowUp{}, err
 	}
 	return fu, nil
+}
+
+// CheckFollowUp reports, wrapping ErrInvalid, why ScheduleFollowUp would
+// refuse req, so that a caller with something to undo can check first.
+func (s *Service) CheckFollowUp(req api.FollowUpRequest) error {
+	now := s.now()
+	switch {
+	case !slices.Contains(followUpActions, req.Action):
+		return fmt.Errorf("%w: action must be call_back, offer or reminder", ErrInvalid)
+	case req.At.IsZero() || req.At.Before(now.Add(-time.Minute)):
+		return fmt.Errorf("%w: at must be a time in the future", ErrInvalid)
+	case req.At.After(now.Add(maxFollowUpAhead)):
+		return fmt.Errorf("%w: at must be within a year", ErrInvalid)
+	case req.Action == api.FollowUpOffer && req.Offer == "":
+		return fmt.Errorf("%w: an offer follow-up needs offer", ErrInvalid)
+	}
+	for name, val := range map[string]string{"note": req.Note, "offer": req.Offer} {
+		if err := text(name, val, false); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	return nil
 }
 
 func followUpPayload(fu api.FollowUp) json.RawMessage {
