@@ -16,7 +16,8 @@ import (
 )
 
 // Broker is the embedded MQTT broker (mochi-mqtt) of a single-node
-// install. Appliances log in with their serial and MQTTPassword; each may
+// install. Appliances log in with their serial (as username and client
+// ID) and MQTTPassword; each may
 // publish only under appliances/{its serial}/ and subscribe only to its
 // command topic. The gateway's own client logs in with a random password
 // made at start, known only to this process.
@@ -87,6 +88,14 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	user, pass := string(pk.Connect.Username), pk.Connect.Password
 	if user == h.user {
 		return subtle.ConstantTimeCompare(pass, []byte(h.pass)) == 1
+	}
+	// An appliance's client ID must be its serial. MQTT gives a client
+	// ID's session (subscriptions, queued QoS 1 messages) to whoever
+	// connects with that ID, and mochi resends the queued messages without
+	// asking the ACL: another ID would let one appliance take over
+	// another's session, or the gateway's, and read what was queued there.
+	if cl.ID != user {
+		return false
 	}
 	a, err := h.svc.bySerial(context.Background(), user)
 	if err != nil {
