@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -30,6 +31,22 @@ type Broker struct {
 // gatewayUser is the embedded broker's account of the gateway's client.
 const gatewayUser = "switchboard-gateway"
 
+// Bounds of what a client may make the broker hold. mochi-mqtt's defaults
+// have none: it allocates whatever size a packet header declares (up to
+// 256 MB, before the login is checked), waits for CONNECT for ever, and
+// keeps every retained message (an appliance may publish under any topic
+// of its own). Retained messages are off: nothing here uses them.
+const (
+	// maxPacketBytes is twice the largest frame the ingest reads
+	// (2×MaxFrameBytes), so the topic, properties and a CONNECT's
+	// credentials fit with room to spare.
+	maxPacketBytes = 4 * MaxFrameBytes
+	// connectWait is how long a new connection may take to send CONNECT,
+	// as the gateway's other sockets allow a first message; after it
+	// mochi keeps the deadline by the client's keepalive.
+	connectWait = 10 * time.Second
+)
+
 // NewBroker listens on addr now, so a taken port fails start-up with a
 // clear error; Run serves.
 func (s *Service) NewBroker(addr string, log *slog.Logger) (*Broker, error) {
@@ -41,7 +58,10 @@ func (s *Service) NewBroker(addr string, log *slog.Logger) (*Broker, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Broker{ln: newAcceptGate(ln), user: gatewayUser, pass: rand.Text()}
-	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "mqtt-broker")})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = maxPacketBytes
+	caps.RetainAvailable = 0
+	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps, Logger: log.With("component", "mqtt-broker")})
 	if err := b.srv.AddHook(&aclHook{svc: s, user: b.user, pass: b.pass}, nil); err != nil {
 		ln.Close()
 		return nil, err

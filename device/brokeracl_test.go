@@ -3,6 +3,8 @@ package device_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -105,4 +107,79 @@ func TestBrokerClientIDIsBoundToTheLogin(t *testing.T) {
 	if cmd.Serial != joes.serial || cmd.Sig != device.CommandSig(joes.secret, cmd) {
 		t.Fatalf("joe's appliance got %+v", cmd)
 	}
+}
+
+// TestBrokerBoundsWhatClientsSend: the embedded broker listens on a
+// public port, so what anyone may make it hold is bounded. A CONNECT (or
+// any packet) declaring more bytes than a frame needs is refused from its
+// header, before the broker allocates the declared size (MQTT allows 256
+// MB); a connection that never sends CONNECT is closed after
+// connectWait; and retained messages are not kept, since an appliance may
+// publish under any topic of its own and each retained one would stay in
+// memory for good.
+func TestBrokerBoundsWhatClientsSend(t *testing.T) {
+	r := newRig(t)
+	b := r.startBroker(t)
+	// closed reports how soon the broker closed c, within limit.
+	closed := func(t *testing.T, c net.Conn, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		_ = c.SetReadDeadline(start.Add(limit))
+		_, err := io.Copy(io.Discard, c)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the broker kept the connection open for %v", limit)
+		}
+		return time.Since(start)
+	}
+
+	t.Run("oversized packet header", func(t *testing.T) {
+		c, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// CONNECT with a remaining length of 200,000,000 bytes.
+		if _, err := c.Write([]byte{0x10, 0x80, 0x84, 0xaf, 0x5f}); err != nil {
+			t.Fatal(err)
+		}
+		closed(t, c, 3*time.Second)
+	})
+
+	t.Run("silent connection", func(t *testing.T) {
+		c, err := net.Dial("tcp", b.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if d := closed(t, c, 20*time.Second); d < 5*time.Second {
+			t.Fatalf("closed after %v: too soon for a slow link", d)
+		}
+	})
+
+	t.Run("retained messages", func(t *testing.T) {
+		u := r.register(t, "PJ-100")
+		r.pair(t, u, "joe")
+		c, err := applianceClient(t, "tcp://"+b.Addr(), u.serial, u.serial, device.MQTTPassword(u.secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok := c.Publish(device.CommandTopic(u.serial), 1, true, []byte(`{"kept":"forever"}`)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+		got := make(chan string, 1)
+		tok := c.Subscribe(device.CommandTopic(u.serial), 1, func(_ paho.Client, m paho.Message) {
+			select {
+			case got <- string(m.Payload()):
+			default:
+			}
+		})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+		select {
+		case p := <-got:
+			t.Fatalf("the broker kept a retained message: %s", p)
+		case <-time.After(500 * time.Millisecond):
+		}
+	})
 }

@@ -42,6 +42,8 @@ func (g *acceptGate) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	g.pending++
+	// mochi sets no deadline until CONNECT arrives (then the keepalive's).
+	_ = c.SetDeadline(time.Now().Add(connectWait))
 	return &gatedConn{Conn: c, g: g}, nil
 }
 
