@@ -319,3 +319,26 @@ func TestConsoleIsServed(t *testing.T) {
 		}
 	}
 }
+
+// TestCallBackWithEncodedLongNoteKeepsWaiting: a call-back note within
+// ticket.MaxText whose follow-up event is over ticket.MaxPayload once
+// JSON-encoded ('<' takes six bytes there) is refused before the call
+// ends: the customer keeps their place in the queue, and no follow-up is
+// left to fire.
+func TestCallBackWithEncodedLongNoteKeepsWaiting(t *testing.T) {
+	e := newCallEnv(t, nil, nil, "node-a", nil)
+	joe := e.token(t, "joe", auth.RoleCustomer)
+	tk := e.open(t, joe, api.OpenTicketRequest{Subject: "projector dead", Queue: "support"})
+	var placed api.PlacedCall
+	decodeJSON(t, e.do(t, "POST", "/v1/calls", joe, mustJSON(t, api.PlaceCallRequest{TicketID: tk.ID, Media: api.MediaAudio})), 201, &placed)
+	id := placed.Call.ID
+	check := e.unchanged(t, tk.ID)
+	note := strings.Repeat("<", ticket.MaxText)
+	readProblem(t, e.do(t, "POST", "/v1/calls/"+id+"/callback", joe, mustJSON(t, api.CallBackRequest{Note: note})), 422, api.CodeValidation)
+	var c api.Call
+	decodeJSON(t, e.do(t, "GET", "/v1/calls/"+id, joe, nil), 200, &c)
+	if c.State != api.CallQueued || c.Position != 1 {
+		t.Fatalf("the refused call-back ended the wait: %+v", c)
+	}
+	check()
+}

@@ -81,6 +81,14 @@ func (s *Service) CheckFollowUp(req api.FollowUpRequest) error {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 	}
+	// Each within MaxText, note and offer may still make an event over
+	// MaxPayload once JSON-encoded ('<' takes six bytes there, '"' two),
+	// which Append refuses after the follow-up is stored and indexed: it
+	// would fire anyway, and its follow_up_due would fail every FireDue.
+	fu := api.FollowUp{ID: newID("fu_"), At: req.At.UTC(), Action: req.Action, Note: req.Note, Offer: req.Offer}
+	if n := len(followUpPayload(fu)); n > MaxPayload {
+		return fmt.Errorf("%w: note and offer are %d bytes as JSON, over the %d an event may carry", ErrInvalid, n, MaxPayload)
+	}
 	return nil
 }
 
