@@ -17,7 +17,7 @@ func (s *Service) Timeline(ctx context.Context, v Viewer, ticketID, after string
 	if err != nil {
 		return api.TicketView{}, err
 	}
-	evs, next, err := s.page(ctx, v, ixTimeline(ticketID), after, limit)
+	evs, next, err := s.page(ctx, ixTimeline(ticketID), after, limit, v.seesOnTimeline)
 	if err != nil {
 		return api.TicketView{}, err
 	}
@@ -26,7 +26,8 @@ func (s *Service) Timeline(ctx context.Context, v Viewer, ticketID, after string
 
 // CustomerTimeline returns every event of a customer, across tickets and
 // channels (and handles linked to them), oldest first. Customers may read
-// only their own; staff any.
+// only their own; staff any, but an agent who serves some queues only sees
+// the events of tickets they may see (Get), as everywhere else.
 func (s *Service) CustomerTimeline(ctx context.Context, v Viewer, customerID, after string, limit int) (api.Timeline, error) {
 	switch {
 	case v.isStaff():
@@ -37,18 +38,43 @@ func (s *Service) CustomerTimeline(ctx context.Context, v Viewer, customerID, af
 	if customerID == "" || len(customerID) > maxShort {
 		return api.Timeline{}, ErrNotFound
 	}
-	evs, next, err := s.page(ctx, v, ixCustomerTL(customerID), after, limit)
+	sees := v.seesOnTimeline
+	if v.Role == auth.RoleAgent && len(v.Queues) > 0 {
+		sees = s.ticketsSeenBy(ctx, v)
+	}
+	evs, next, err := s.page(ctx, ixCustomerTL(customerID), after, limit, sees)
 	if err != nil {
 		return api.Timeline{}, err
 	}
 	return api.Timeline{Events: evs, Next: next}, nil
 }
 
-// page reads up to limit visible events after the cursor from a timeline
-// index. Members are zero-padded IDs scored by millisecond, so a range
-// from the cursor's millisecond, skipping members up to the cursor, is
-// exactly "after".
-func (s *Service) page(ctx context.Context, v Viewer, ix, after string, limit int) ([]api.Event, string, error) {
+// ticketsSeenBy is the event filter of a customer timeline for a viewer
+// who may not see every ticket: an event of a ticket is shown if v may see
+// the ticket now (its queue, as Get decides); an event of no ticket (a
+// linked identity) is the customer's, shown to staff. Each ticket is
+// loaded once per request, not once per event.
+func (s *Service) ticketsSeenBy(ctx context.Context, v Viewer) func(*api.Event) bool {
+	seen := map[string]bool{}
+	return func(ev *api.Event) bool {
+		if ev.TicketID == "" {
+			return v.seesOnTimeline(ev)
+		}
+		ok, known := seen[ev.TicketID]
+		if !known {
+			t, _, err := s.loadTicket(ctx, ev.TicketID)
+			ok = err == nil && v.CanSee(t)
+			seen[ev.TicketID] = ok
+		}
+		return ok && v.seesOnTimeline(ev)
+	}
+}
+
+// page reads up to limit events that sees lets through, after the cursor,
+// from a timeline index. Members are zero-padded IDs scored by
+// millisecond, so a range from the cursor's millisecond, skipping members
+// up to the cursor, is exactly "after".
+func (s *Service) page(ctx context.Context, ix, after string, limit int, sees func(*api.Event) bool) ([]api.Event, string, error) {
 	limit = clamp(limit, MaxPage)
 	from := ""
 	min := math.Inf(-1)
@@ -85,7 +111,7 @@ func (s *Service) page(ctx context.Context, v Viewer, ix, after string, limit in
 		drained := true
 		for i := range evs {
 			last = evs[i].ID
-			if v.seesOnTimeline(&evs[i]) {
+			if sees(&evs[i]) {
 				out = append(out, evs[i])
 				if len(out) == limit {
 					drained = i == len(evs)-1
