@@ -713,3 +713,37 @@ func TestMergeKeepsListOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestRefusedMessageOpensNoTicket: a message whose text is within
+// ticket.MaxText but whose event is over ticket.MaxPayload once
+// JSON-encoded (an HTML mail: '<', '>' and '&' take six bytes there) is
+// refused before anything is written: no ticket is opened for it, and
+// the handle's next message opens the one ticket.
+func TestIngestRefusedMessageOpensNoTicket(t *testing.T) {
+	e := newEnv(t, gateway.Config{})
+	root := e.token(t, "root", auth.RoleAdmin)
+	secret := testIngestSecrets["webchat"]
+	html := strings.Repeat("<p>&nbsp;</p>", ticket.MaxText/len("<p>&nbsp;</p>"))
+	n := e.logLen(t)
+	r, _, _ := e.ingest(t, "webchat", secret, time.Now(),
+		mustJSON(t, api.IngestRequest{Handle: "mail@example.com", ExternalID: "mail-1", Text: html, Subject: "broken"}))
+	readProblem(t, r, 422, api.CodeValidation)
+	if got := e.logLen(t); got != n {
+		t.Fatalf("the refused message wrote %d events", got-n)
+	}
+	var res api.IngestResult
+	r, _, _ = e.ingest(t, "webchat", secret, time.Now(),
+		mustJSON(t, api.IngestRequest{Handle: "mail@example.com", ExternalID: "mail-2", Text: "my projector broke", Subject: "broken"}))
+	decodeJSON(t, r, 201, &res)
+	var list api.TicketList
+	decodeJSON(t, e.do(t, "GET", "/v1/tickets?limit=100", root, nil), 200, &list)
+	mine := 0
+	for _, tk := range list.Tickets {
+		if tk.CustomerID == res.CustomerID {
+			mine++
+		}
+	}
+	if mine != 1 {
+		t.Fatalf("the handle has %d tickets, want the one its accepted message opened", mine)
+	}
+}

@@ -88,6 +88,18 @@ func (s *Service) Ingest(ctx context.Context, channel string, req api.IngestRequ
 	if err := text("text", req.Text, true); err != nil {
 		return api.IngestResult{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	h, err := normalizeHandle(channel, req.Handle)
+	if err != nil {
+		return api.IngestResult{}, err
+	}
+	// Within MaxText, a text may still make an event over MaxPayload once
+	// JSON-encoded (an HTML mail: '<', '>' and '&' take six bytes there),
+	// which Append refuses: checked before a customer or ticket is made
+	// for a message that would never land on it.
+	payload, _ := json.Marshal(api.MessagePayload{Text: req.Text, ExternalID: req.ExternalID, Handle: h})
+	if len(payload) > MaxPayload {
+		return api.IngestResult{}, fmt.Errorf("%w: text is %d bytes as JSON, over the %d an event may carry", ErrInvalid, len(payload), MaxPayload)
+	}
 	dedup := "ingest:ext:" + channel + ":" + req.ExternalID
 	if raw, err := s.st.Get(ctx, dedup); err == nil {
 		var res api.IngestResult
@@ -104,8 +116,6 @@ func (s *Service) Ingest(ctx context.Context, channel string, req api.IngestRequ
 	if err != nil {
 		return api.IngestResult{}, err
 	}
-	h, _ := normalizeHandle(channel, req.Handle)
-	payload, _ := json.Marshal(api.MessagePayload{Text: req.Text, ExternalID: req.ExternalID, Handle: h})
 	ev, err := s.Append(ctx, api.Event{TicketID: tid, Type: api.EventMessage, Channel: channel,
 		Actor: api.Actor{ID: channel + ":" + h, Role: string(auth.RoleCustomer)}, Payload: payload})
 	if err != nil {
