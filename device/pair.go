@@ -3,12 +3,14 @@ package device
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/switchboard/switchboard/api"
 	"github.com/switchboard/switchboard/auth"
+	"github.com/switchboard/switchboard/state"
 )
 
 // Guessing bounds. An 8-digit code has 10^8 values and at most 3 are
@@ -73,7 +75,23 @@ func (s *Service) Pair(ctx context.Context, c Caller, req api.PairRequest) (api.
 		}
 		return api.PairResult{}, ErrBadCode
 	}
-	fresh, err := s.st.SetNX(ctx, keyUsedCode(a.ID, purpose, step), []byte(c.ID), usedCodeTTL)
+	// A code already used is refused as such, whoever sends it; owned by
+	// someone else is refused before the code is used up, so once they
+	// release it the code on the panel still pairs it.
+	usedKey := keyUsedCode(a.ID, purpose, step)
+	if _, err := s.st.Get(ctx, usedKey); err == nil {
+		return api.PairResult{}, ErrCodeUsed
+	} else if !errors.Is(err, state.ErrNotFound) {
+		return api.PairResult{}, err
+	}
+	cur, curRaw, err := s.ownerOf(ctx, a.ID)
+	if err != nil {
+		return api.PairResult{}, err
+	}
+	if cur != nil && cur.CustomerID != c.ID && !req.FactoryReset {
+		return api.PairResult{}, ErrOwned
+	}
+	fresh, err := s.st.SetNX(ctx, usedKey, []byte(c.ID), usedCodeTTL)
 	if err != nil {
 		return api.PairResult{}, err
 	}
@@ -82,13 +100,6 @@ func (s *Service) Pair(ctx context.Context, c Caller, req api.PairRequest) (api.
 	}
 	o := owner{CustomerID: c.ID, PairedAt: s.now().UTC()}
 	raw, _ := json.Marshal(o)
-	cur, curRaw, err := s.ownerOf(ctx, a.ID)
-	if err != nil {
-		return api.PairResult{}, err
-	}
-	if cur != nil && cur.CustomerID != c.ID && !req.FactoryReset {
-		return api.PairResult{}, ErrOwned
-	}
 	swapped, err := s.st.CompareAndSwap(ctx, keyOwner(a.ID), curRaw, raw, 0)
 	if err != nil {
 		return api.PairResult{}, err

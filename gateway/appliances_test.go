@@ -247,3 +247,29 @@ func TestApplianceDiagnosticsOverHTTP(t *testing.T) {
 	// The server still serves.
 	decodeJSON(t, e.do(t, "GET", "/v1/me", joe, nil), 200, nil)
 }
+
+// TestPairingCodeRefusedAsOwnedStaysUsable: the right code for an
+// appliance someone else owns is refused (409 appliance_owned) without
+// being used up, so once the seller releases it the buyer pairs with the
+// code still on the panel instead of being told it was already used.
+func TestPairingCodeRefusedAsOwnedStaysUsable(t *testing.T) {
+	e := newApplianceEnv(t, gateway.Config{})
+	u := e.importUnits(t, 1)[0]
+	pair := func(tok, code string) *http.Response {
+		return e.do(t, "POST", "/v1/appliances/pair", tok, mustJSON(t, api.PairRequest{Serial: u.serial, Code: code}))
+	}
+	seller, buyer := e.token(t, "seller", auth.RoleCustomer), e.token(t, "buyer", auth.RoleCustomer)
+	// The seller paired with the panel's previous code (still accepted:
+	// one step of skew), so the buyer's is a fresh one.
+	decodeJSON(t, pair(seller, device.PairingCode(u.secret, time.Now().Add(-device.CodeStep), false)), 200, nil)
+	code := device.PairingCode(u.secret, time.Now(), false)
+	readProblem(t, pair(buyer, code), 409, api.CodeApplianceOwned)
+	if res := e.do(t, "DELETE", "/v1/appliances/"+u.id+"/owner", seller, nil); res.StatusCode != 204 {
+		t.Fatalf("release: %d", res.StatusCode)
+	}
+	var res api.PairResult
+	decodeJSON(t, pair(buyer, code), 200, &res)
+	if res.Appliance.OwnerID != "buyer" {
+		t.Fatalf("paired %+v", res.Appliance)
+	}
+}
