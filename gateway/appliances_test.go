@@ -273,3 +273,41 @@ func TestPairingCodeRefusedAsOwnedStaysUsable(t *testing.T) {
 		t.Fatalf("paired %+v", res.Appliance)
 	}
 }
+
+// TestIdempotentRetryAfterTooManyRequests: a command refused with 429
+// (the appliance's queue is full) is a "retry later", not an answer: the
+// retry with the same Idempotency-Key, once the phone took the queue, is
+// carried out instead of replaying the 429.
+func TestIdempotentRetryAfterTooManyRequests(t *testing.T) {
+	e := newApplianceEnv(t, gateway.Config{})
+	u := e.importUnits(t, 1)[0]
+	relay := e.pair(t, u, "joe")
+	joe, ag := e.token(t, "joe", auth.RoleCustomer), e.token(t, "ag1", auth.RoleAgent)
+	decodeJSON(t, e.do(t, "POST", "/v1/appliances/"+u.id+"/grants", joe, []byte(`{"hours":2}`)), 201, nil)
+	send := func(hdr ...string) *http.Response {
+		return e.do(t, "POST", "/v1/appliances/"+u.id+"/commands", ag, []byte(`{"kind":"self_test"}`), hdr...)
+	}
+	for full := false; !full; {
+		res := send()
+		if full = res.StatusCode == 429; full {
+			res.Body.Close()
+		} else {
+			decodeJSON(t, res, 202, nil)
+		}
+	}
+	readProblem(t, send("Idempotency-Key", "k1"), 429, api.CodeRateLimited)
+	var cl api.CommandList
+	decodeJSON(t, e.do(t, "GET", "/v1/appliances/"+u.id+"/commands", relay, nil), 200, &cl)
+	if len(cl.Commands) == 0 {
+		t.Fatal("the phone found no commands")
+	}
+	var cmd api.Command
+	res := send("Idempotency-Key", "k1")
+	if res.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("the retry replayed the 429")
+	}
+	decodeJSON(t, res, 202, &cmd)
+	if cmd.ID == "" {
+		t.Fatalf("command %+v", cmd)
+	}
+}

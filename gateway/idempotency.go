@@ -37,7 +37,8 @@ type idemRecord struct {
 // same subject with the same method, path and body within IdempotencyTTL
 // replays the first response with no second side effect; the same key with
 // a different request is 422; a retry that races the first is 409. Server
-// errors (5xx) are not remembered, so the client's retry runs again.
+// errors (5xx) and 429s are not remembered, so the client's retry runs
+// again.
 func (s *Server) idempotent(c *fiber.Ctx) error {
 	key := c.Get(headerIdempotencyKey)
 	if key == "" {
@@ -69,7 +70,9 @@ func (s *Server) idempotent(c *fiber.Ctx) error {
 		}
 	}
 	res := c.Response()
-	if res.StatusCode() >= 500 {
+	// A 429 says "retry later", as a 5xx does: the retry must run, not
+	// replay the refusal for IdempotencyTTL.
+	if res.StatusCode() >= 500 || res.StatusCode() == fiber.StatusTooManyRequests {
 		_, err := s.deps.Store.CompareAndDelete(ctx, sk, pending)
 		return err
 	}
