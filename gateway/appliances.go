@@ -25,7 +25,7 @@ func (s *Server) applianceRoutes(v1 fiber.Router) {
 	v1.Delete("/appliances/:id/owner", with(requireRole(auth.RoleCustomer, auth.RoleAdmin), s.releaseAppliance)...)
 	v1.Post("/appliances/:id/relay-token", with(requireRole(auth.RoleCustomer, auth.RoleDevice), s.refreshRelayToken)...)
 	v1.Post("/appliances/:id/diagnostics", with(requireRole(auth.RoleDevice), s.relayDiagnostics)...)
-	v1.Get("/appliances/:id/relay", s.checkOrigin, s.streamAuth, s.devicesConfigured, requireRole(auth.RoleDevice), s.relayUpgrade())
+	v1.Get("/appliances/:id/relay", s.checkOrigin, s.streamAuth, s.socketLimit, s.devicesConfigured, requireRole(auth.RoleDevice), s.relayUpgrade())
 	v1.Get("/appliances/:id/diagnostics", with(requireRole(auth.RoleCustomer, auth.RoleAgent, auth.RoleAdmin), s.liveDiagnostics)...)
 	v1.Post("/appliances/:id/commands", with(requireRole(auth.RoleAgent, auth.RoleAdmin), s.idempotent, s.sendCommand)...)
 	v1.Get("/appliances/:id/commands", with(requireRole(auth.RoleDevice), s.pendingCommands)...)

@@ -61,7 +61,7 @@ type relayReq struct {
 // relayUpgrade checks the relay session before the upgrade, so a token
 // for another appliance gets POST's 404, not a socket.
 func (s *Server) relayUpgrade() fiber.Handler {
-	ws := websocket.New(s.serveRelay, websocket.Config{
+	ws := websocket.New(s.counted(s.serveRelay), websocket.Config{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  1024,

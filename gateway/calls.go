@@ -46,7 +46,7 @@ const (
 
 // callRoutes wires click-to-call.
 func (s *Server) callRoutes(v1 fiber.Router) {
-	ws := websocket.New(s.serveRTC, websocket.Config{
+	ws := websocket.New(s.counted(s.serveRTC), websocket.Config{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
@@ -57,7 +57,7 @@ func (s *Server) callRoutes(v1 fiber.Router) {
 	v1.Delete("/calls/:id", s.authenticate, s.needCalls, s.endCall)
 	v1.Post("/calls/:id/callback", s.authenticate, s.needCalls, s.idempotent, s.callBack)
 	v1.Put("/agents/me/status", s.authenticate, requireRole(auth.RoleAgent), s.needCalls, s.setAgentStatus)
-	v1.Get("/rtc", s.checkOrigin, s.streamAuth, s.needCalls, func(c *fiber.Ctx) error {
+	v1.Get("/rtc", s.checkOrigin, s.streamAuth, s.socketLimit, s.needCalls, func(c *fiber.Ctx) error {
 		if !websocket.IsWebSocketUpgrade(c) {
 			return problem(400, api.CodeBadRequest, "GET /v1/rtc needs a WebSocket upgrade")
 		}

@@ -31,6 +31,11 @@ type Config struct {
 	// RateSubject is the number of requests one authenticated subject may
 	// make per RateWindow. Zero means 1,200; negative disables.
 	RateSubject int
+	// SocketsPerUser is the number of WebSockets and event streams one user
+	// may hold open on one node at once. Zero means 32 (a console open in a
+	// few tabs, or an app with its feed, call and appliance relays, stays
+	// well under it); negative disables.
+	SocketsPerUser int
 	// RateWindow is the fixed window of both rate limits. Zero means 1m.
 	RateWindow time.Duration
 	// CORSOrigins are the browser origins allowed to call the API; empty
@@ -60,6 +65,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxConns, 100_000)
 	defInt(&c.RateIP, 3000)
 	defInt(&c.RateSubject, 1200)
+	defInt(&c.SocketsPerUser, 32)
 	def(&c.ReadTimeout, 10*time.Second)
 	def(&c.WriteTimeout, 30*time.Second)
 	def(&c.IdleTimeout, 60*time.Second)

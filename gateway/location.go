@@ -27,7 +27,7 @@ func (s *Server) locationRoutes(v1 fiber.Router) {
 	staff := requireRole(auth.RoleAgent, auth.RoleAdmin)
 	tech := requireRole(auth.RoleTechnician)
 	admin := requireRole(auth.RoleAdmin)
-	ws := websocket.New(s.servePositionsWS, websocket.Config{
+	ws := websocket.New(s.counted(s.servePositionsWS), websocket.Config{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  1024,
@@ -41,7 +41,7 @@ func (s *Server) locationRoutes(v1 fiber.Router) {
 	v1.Put("/technicians/me/duty", s.authenticate, tech, s.needLocation, s.setDuty)
 	v1.Post("/technicians/:id/positions", s.authenticate, tech, s.needLocation, s.postPositions)
 	v1.Get("/technicians/:id/positions", s.authenticate, requireRole(auth.RoleTechnician, auth.RoleAdmin), s.needLocation, s.positionHistory)
-	v1.Get("/technicians/:id/positions/ws", s.checkOrigin, s.streamAuth, tech, s.needLocation, func(c *fiber.Ctx) error {
+	v1.Get("/technicians/:id/positions/ws", s.checkOrigin, s.streamAuth, s.socketLimit, tech, s.needLocation, func(c *fiber.Ctx) error {
 		if !websocket.IsWebSocketUpgrade(c) {
 			return problem(400, api.CodeBadRequest, "this route needs a WebSocket upgrade; POST batches to /v1/technicians/me/positions otherwise")
 		}

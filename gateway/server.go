@@ -65,6 +65,7 @@ type Server struct {
 	endpoints map[string]bool
 	draining  atomic.Bool
 	tokens    *tokenCache
+	sockets   *sockets
 }
 
 // New builds the gateway and its routes. cfg must have passed Validate.
@@ -83,7 +84,12 @@ func New(cfg Config, deps Deps) *Server {
 		registry: deps.Registry,
 		metrics:  newMetrics(deps.Registry),
 		tokens:   newTokenCache(deps.Verifier),
+		sockets:  newSockets(cfg.SocketsPerUser),
 	}
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_http_sockets_open",
+		Help: "WebSockets and event streams open on this node.",
+	}, s.sockets.open))
 	fcfg := fiber.Config{
 		AppName:               "switchboard",
 		DisableStartupMessage: true,

@@ -82,13 +82,13 @@ type streamReq struct {
 
 // streamRoutes wires the live feed.
 func (s *Server) streamRoutes(v1 fiber.Router) {
-	ws := websocket.New(s.serveWS, websocket.Config{
+	ws := websocket.New(s.counted(s.serveWS), websocket.Config{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   1024,
 		WriteBufferSize:  4096,
 		WriteBufferPool:  &sync.Pool{},
 	})
-	v1.Get("/stream", s.checkOrigin, s.streamAuth, func(c *fiber.Ctx) error {
+	v1.Get("/stream", s.checkOrigin, s.streamAuth, s.socketLimit, func(c *fiber.Ctx) error {
 		req, err := s.streamRequest(c)
 		if err != nil {
 			return err
@@ -299,8 +299,15 @@ func drain(conn *websocket.Conn) {
 // connection alive; a final "close" event says why the stream ended
 // (same codes as the WebSocket close).
 func (s *Server) serveSSE(c *fiber.Ctx, req *streamReq) error {
+	// Counted from here until the stream's writer returns (fasthttp runs
+	// it on its own goroutine, always), like a WebSocket's handler.
+	key, _ := c.Locals(localSocketKey).(string)
+	if !s.sockets.acquire(key) {
+		return s.tooManySockets()
+	}
 	sub, err := s.deps.Hub.Subscribe(req.viewer, req.filter, req.after)
 	if err != nil {
+		s.sockets.release(key)
 		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
@@ -308,6 +315,7 @@ func (s *Server) serveSSE(c *fiber.Ctx, req *streamReq) error {
 	c.Set("X-Accel-Buffering", "no") // nginx: don't buffer the stream
 	conn := c.Context().Conn()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer s.sockets.release(key)
 		defer sub.Close()
 		flush := func() error {
 			// fasthttp set one write deadline for the whole response;

@@ -76,6 +76,7 @@ func registerServe(s *settings, c *Config) {
 	s.num(&c.HTTP.MaxConns, "max-conns", 100_000, "concurrent connections")
 	s.num(&c.HTTP.RateIP, "rate-ip", 3000, "requests per window per client IP (-1: off)")
 	s.num(&c.HTTP.RateSubject, "rate-subject", 1200, "requests per window per user (-1: off)")
+	s.num(&c.HTTP.SocketsPerUser, "sockets-per-user", 32, "WebSockets and event streams one user may hold open on a node (-1: off)")
 	s.dur(&c.HTTP.RateWindow, "rate-window", time.Minute, "rate limit window")
 	s.list(&c.HTTP.CORSOrigins, "cors-origins", nil, "browser origins allowed to call the API")
 	s.list(&c.HTTP.TrustedProxies, "trusted-proxies", nil, "load balancer IPs/CIDRs whose X-Forwarded-For is trusted")
@@ -162,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.RateSubject == 0 || c.HTTP.RateSubject < -1 {
 		return bad("rate-subject", "must be positive, or -1 to turn the limit off")
+	}
+	if c.HTTP.SocketsPerUser == 0 || c.HTTP.SocketsPerUser < -1 {
+		return bad("sockets-per-user", "must be positive, or -1 to turn the limit off")
 	}
 	for _, p := range c.HTTP.TrustedProxies {
 		if net.ParseIP(p) == nil {
