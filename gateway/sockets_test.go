@@ -86,6 +86,9 @@ func TestSocketsPerUserConcurrent(t *testing.T) {
 	const limit, tries = 3, 12
 	e := newStreamEnv(t, gateway.Config{SocketsPerUser: limit}, ticket.HubConfig{})
 	tk := e.open(t, "max", "")
+	// Each socket resumes after this event, so the one posted below
+	// reaches it however late its handler subscribes.
+	base := e.post(t, tk.ID, api.EventMessage, "are you there?")
 	tok := e.token(t, "max", auth.RoleCustomer)
 	var (
 		wg      sync.WaitGroup
@@ -97,7 +100,7 @@ func TestSocketsPerUserConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, res, err := e.tryDial(tok, "", nil)
+			c, res, err := e.tryDial(tok, "after="+base.ID, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
