@@ -49,6 +49,10 @@ func (s *Service) CustomerTimeline(ctx context.Context, v Viewer, customerID, af
 	return api.Timeline{Events: evs, Next: next}, nil
 }
 
+// scanPerItem bounds the index entries a page reads for each item it may
+// return (the ticket list has the same bound).
+const scanPerItem = 20
+
 // ticketsSeenBy is the event filter of a customer timeline for a viewer
 // who may not see every ticket: an event of a ticket is shown if v may see
 // the ticket now (its queue, as Get decides); an event of no ticket (a
@@ -74,6 +78,12 @@ func (s *Service) ticketsSeenBy(ctx context.Context, v Viewer) func(*api.Event) 
 // from a timeline index. Members are zero-padded IDs scored by
 // millisecond, so a range from the cursor's millisecond, skipping members
 // up to the cursor, is exactly "after".
+//
+// It looks at no more than scanPerItem events for each one asked for: a
+// viewer who may see little of a long timeline (a customer among internal
+// notes, an agent among other queues' tickets) gets a short page, or an
+// empty one, with a cursor to read on, rather than one request that
+// walks the whole history.
 func (s *Service) page(ctx context.Context, ix, after string, limit int, sees func(*api.Event) bool) ([]api.Event, string, error) {
 	limit = clamp(limit, MaxPage)
 	from := ""
@@ -88,7 +98,8 @@ func (s *Service) page(ctx context.Context, ix, after string, limit int, sees fu
 	out := []api.Event{}
 	offset := 0
 	last := ""
-	for len(out) < limit {
+	budget := limit * scanPerItem
+	for len(out) < limit && budget > 0 {
 		ms, err := s.st.ZRange(ctx, ix, state.RangeOptions{Min: min, Max: math.Inf(1), Offset: offset, Limit: limit + 1})
 		if err != nil {
 			return nil, "", err
@@ -111,12 +122,18 @@ func (s *Service) page(ctx context.Context, ix, after string, limit int, sees fu
 		drained := true
 		for i := range evs {
 			last = evs[i].ID
+			if budget--; budget == 0 {
+				drained = i == len(evs)-1
+			}
 			if sees(&evs[i]) {
 				out = append(out, evs[i])
 				if len(out) == limit {
 					drained = i == len(evs)-1
 					break
 				}
+			}
+			if budget == 0 {
+				break
 			}
 		}
 		if len(ms) < limit+1 && drained {

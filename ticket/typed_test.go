@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -107,6 +108,61 @@ func TestNoteDoesNotShowThroughToCustomer(t *testing.T) {
 		list, err := svc.List(ctx, alice, ticket.ListOptions{})
 		if err != nil || len(list.Tickets) != 2 || list.Tickets[0].ID != newer.ID {
 			t.Fatalf("customer's list after a note: %+v %v, want %s first", list.Tickets, err, newer.ID)
+		}
+	})
+}
+
+// TestTimelineScanIsBounded: a customer reading a timeline of many notes
+// they may not see gets short pages with a cursor, each having looked at
+// a bounded number of events, and reading on finds every event they may
+// see, once, in order, ending with no cursor.
+func TestTimelineScanIsBounded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		svc := ticket.New(b.st)
+		tk, err := svc.Open(ctx, alice, api.OpenTicketRequest{Subject: "washer", Message: "it leaks"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const notes, limit = 250, 5 // a page looks at up to 20 × limit
+		batch := make([]api.Event, notes)
+		for i := range batch {
+			batch[i] = api.Event{TicketID: tk.ID, Type: api.EventNote, Actor: api.Actor{ID: "ann", Role: "agent"}, Payload: mustJSON(t, api.NotePayload{Text: strconv.Itoa(i)})}
+		}
+		if _, err := svc.AppendBatch(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		last, err := svc.Post(ctx, alice, tk.ID, api.EventMessage, mustJSON(t, api.MessagePayload{Text: "any news?"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		after, pages := "", 0
+		for {
+			v, err := svc.Timeline(ctx, alice, tk.ID, after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, ev := range v.Events {
+				if ev.Type == api.EventNote {
+					t.Fatalf("the customer got a note: %+v", ev)
+				}
+				got = append(got, ev.ID)
+			}
+			if v.Next == "" {
+				break
+			}
+			after = v.Next
+		}
+		// 2 events before the notes (opened, message), 250 notes, 1 after.
+		if len(got) != 3 || got[2] != last.ID || pages < notes/(20*limit) {
+			t.Fatalf("read %v in %d pages; want the 3 visible events, the last %s, in %d or more pages", got, pages, last.ID, notes/(20*limit))
+		}
+		// Staff see everything in full pages.
+		v, err := svc.Timeline(ctx, agent, tk.ID, "", limit)
+		if err != nil || len(v.Events) != limit || v.Next == "" {
+			t.Fatalf("staff page: %d events, next %q, %v", len(v.Events), v.Next, err)
 		}
 	})
 }
