@@ -101,14 +101,17 @@ type TicketView struct {
 	Ticket Ticket  `json:"ticket"`
 	Events []Event `json:"events"`
 	// Next is the cursor (?after=) for the following events; empty when
-	// the timeline was read to its end.
+	// the timeline was read to its end. A page may hold fewer events than
+	// asked for, even none, and still have a Next: a page looks at a
+	// bounded number of events, and some may not be the caller's to see.
 	Next string `json:"next,omitempty"`
 }
 
 // Timeline is a page of events, oldest first.
 type Timeline struct {
 	Events []Event `json:"events"`
-	Next   string  `json:"next,omitempty"`
+	// Next continues the timeline as TicketView.Next does.
+	Next string `json:"next,omitempty"`
 }
 
 // PostEventRequest is the body of POST /v1/tickets/{id}/events.
