@@ -37,9 +37,9 @@ const gatewayUser = "switchboard-gateway"
 // keeps every retained message (an appliance may publish under any topic
 // of its own). Retained messages are off: nothing here uses them.
 const (
-	// maxPacketBytes is twice the largest frame the ingest reads
-	// (2×MaxFrameBytes), so the topic, properties and a CONNECT's
-	// credentials fit with room to spare.
+	// maxPacketBytes is twice the largest payload the ingest reads
+	// (2×MaxFrameBytes, a frame in its JSON envelope), so the topic,
+	// properties and a CONNECT's credentials fit with room to spare.
 	maxPacketBytes = 4 * MaxFrameBytes
 	// connectWait is how long a new connection may take to send CONNECT,
 	// as the gateway's other sockets allow a first message; after it
