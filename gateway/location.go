@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -418,20 +419,47 @@ func (s *Server) servePositionsWS(conn *websocket.Conn) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var once sync.Once
+	var closing atomic.Bool // a close frame went out: drain before closing
+	end := func(e ending) {
+		once.Do(func() {
+			s.wsClose(conn, e) // WriteControl is safe beside WriteMessage
+			closing.Store(true)
+			cancel()
+			// The reader gets the client's close, or gives up soon.
+			_ = conn.SetReadDeadline(time.Now().Add(closeWait))
+		})
+	}
 	conn.SetReadLimit(positionsReadLimit)
 	_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWait)) })
-	pingerDone := make(chan struct{})
-	go func() { // the pinger: owned by this handler, stopped by cancel
-		defer close(pingerDone)
-		t := time.NewTicker(pingEvery)
-		defer t.Stop()
+	conn.SetPongHandler(func(string) error {
+		if ctx.Err() != nil {
+			return nil // closing: a late pong must not undo closeWait
+		}
+		return conn.SetReadDeadline(time.Now().Add(pongWait))
+	})
+	// The watcher pings, and ends an idle socket on shutdown or token
+	// expiry: the reader looks only when a batch comes, and a client that
+	// answers pings may send none for hours. Owned by this handler,
+	// stopped by cancel.
+	watcherDone := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		ping := time.NewTicker(pingEvery)
+		defer ping.Stop()
+		check := time.NewTicker(idlePoll)
+		defer check.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-t.C:
+			case now := <-ping.C:
 				if conn.WriteControl(fws.PingMessage, nil, now.Add(writeWait)) != nil {
+					return
+				}
+			case now := <-check.C:
+				if e, ok := s.positionsEnding(req, now); ok {
+					end(e)
 					return
 				}
 			}
@@ -439,31 +467,39 @@ func (s *Server) servePositionsWS(conn *websocket.Conn) {
 	}()
 	defer func() {
 		cancel()
+		<-watcherDone
+		if closing.Load() {
+			drain(conn)
+		}
 		_ = conn.Close()
-		<-pingerDone
 	}()
 	for {
 		_, data, err := conn.ReadMessage()
-		if err != nil {
+		if err != nil || ctx.Err() != nil {
 			return
 		}
-		if s.draining.Load() {
-			s.wsClose(conn, ending{CloseServiceRestart, "service restart: reconnect"})
-			drain(conn)
-			return
-		}
-		if !req.expires.IsZero() && time.Now().After(req.expires) {
-			s.wsClose(conn, ending{CloseTokenExpired, "token expired: reconnect with a fresh token"})
-			drain(conn)
+		if e, ok := s.positionsEnding(req, time.Now()); ok {
+			end(e)
 			return
 		}
 		reply := s.positionsMessage(ctx, req.tech, data)
 		out, _ := json.Marshal(reply)
 		_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-		if conn.WriteMessage(fws.TextMessage, out) != nil {
+		if ctx.Err() != nil || conn.WriteMessage(fws.TextMessage, out) != nil {
 			return
 		}
 	}
+}
+
+// positionsEnding says whether a positions socket must end now, and how.
+func (s *Server) positionsEnding(req *positionsReq, now time.Time) (ending, bool) {
+	switch {
+	case s.draining.Load():
+		return ending{CloseServiceRestart, "service restart: reconnect"}, true
+	case !req.expires.IsZero() && now.After(req.expires):
+		return ending{CloseTokenExpired, "token expired: reconnect with a fresh token"}, true
+	}
+	return ending{}, false
 }
 
 // positionsMessage handles one WebSocket message as POST would.

@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -279,5 +281,42 @@ func TestPositionsWebSocket(t *testing.T) {
 	_, res, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/someone-else/positions/ws?access_token="+tok, nil)
 	if err == nil || res == nil || res.StatusCode != 403 {
 		t.Fatalf("streaming for someone else: %v %v", res, err)
+	}
+}
+
+// TestPositionsWebSocketShutdown: a node going down closes an idle
+// positions socket with 1012, as it does the other sockets, and its
+// handler ends. The drain used to be looked at only when a batch came, so
+// an idle technician's socket, kept open by its pongs, and the handler's
+// two goroutines outlived Shutdown for good.
+func TestPositionsWebSocketShutdown(t *testing.T) {
+	checkNoLeaks(t)
+	e := newLocEnv(t, gateway.Config{}, location.Config{}, nil)
+	addr := e.listen(t)
+	tok := e.token(t, "tech-ws", auth.RoleTechnician)
+	c, _, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/me/positions/ws?access_token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := c.WriteMessage(fws.TextMessage, batchJSON(fixJSON("52.5", "13.4", time.Now()))); err != nil {
+		t.Fatal(err)
+	}
+	var r api.PositionReply
+	if err := c.ReadJSON(&r); err != nil || r.Result == nil {
+		t.Fatalf("reply %+v, %v", r, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	// Well within pongWait: only the drain can end the socket this soon.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ce *fws.CloseError
+	if !errors.As(err, &ce) || ce.Code != gateway.CloseServiceRestart {
+		t.Fatalf("idle socket after shutdown: %v, want close 1012", err)
 	}
 }
