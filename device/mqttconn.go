@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -117,11 +118,20 @@ func (c *brokerConn) flush(buf *[]byte) bool {
 	return true
 }
 
+// closeFlushWait bounds how long Close gives the queued bytes (paho's
+// DISCONNECT last) to leave: paho itself gives the DISCONNECT 250 ms (the
+// gateway's quiesce), so a broker that has not taken them in four times
+// that is not reading, and loses only PUBACKs it redelivers for.
+const closeFlushWait = time.Second
+
 // Close writes what is still queued (paho's DISCONNECT is written just
-// before it closes) and closes the connection.
+// before it closes), within closeFlushWait, and closes the connection.
+// The deadline also ends a flush under way: without it, a broker that
+// stopped reading would keep the flusher, and Close, waiting for ever.
 func (c *brokerConn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushWait))
 		c.flushed.Wait()
 		var buf []byte
 		c.flush(&buf)
