@@ -33,7 +33,7 @@ type rtcConfig struct {
 func registerRTC(s *settings, c *rtcConfig) {
 	s.str(&c.TURNAddr, "turn-addr", ":3478", "embedded TURN server UDP address; empty disables it")
 	s.str(&c.TURNSecret, "turn-secret", "", "TURN REST API shared secret (coturn static-auth-secret); empty: one made and kept in the store, shared by the nodes on it")
-	s.list(&c.TURNURLs, "turn-urls", nil, "STUN/TURN URLs handed to clients; empty with the embedded server: turn:<public IP or host>:<port>")
+	s.list(&c.TURNURLs, "turn-urls", nil, "STUN/TURN URLs handed to clients; empty with the embedded server: turn:<--turn-relay-ip, else the first --public-ips, else the TURN listen IP>:<port>, none if unknown")
 	s.str(&c.TURNRelayIP, "turn-relay-ip", "", "public IP the embedded TURN server offers relays on")
 	s.str(&c.MediaPorts, "media-ports", "", "UDP port range of the media relay, as MIN-MAX; empty: any")
 	s.str(&c.MediaUDP, "media-udp-addr", ":7882", "one UDP address (IPv4 unless an IPv6 one is given) for all call media, forwarded in the relay's own packet loop; empty: a port per party, from media-ports")
@@ -115,6 +115,24 @@ func sharedTURNSecret(store state.Store) (string, error) {
 	return string(b), err
 }
 
+// embeddedTURNURL is the URL callers get for the embedded TURN server
+// listening on at: on --turn-relay-ip, else the first --public-ips, else
+// the address it listens on when that is one IP. Empty when none is
+// known: an unspecified or loopback address is no use to a phone.
+func (c rtcConfig) embeddedTURNURL(at *net.UDPAddr) string {
+	host := c.TURNRelayIP
+	if host == "" && len(c.PublicIPs) > 0 {
+		host = c.PublicIPs[0]
+	}
+	if host == "" && !at.IP.IsUnspecified() && !at.IP.IsLoopback() {
+		host = at.IP.String()
+	}
+	if host == "" {
+		return ""
+	}
+	return "turn:" + net.JoinHostPort(host, strconv.Itoa(at.Port)) + "?transport=udp"
+}
+
 // newRTC builds the call service and, unless disabled, the embedded TURN
 // server with its bound socket (nil when off).
 func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service, log *slog.Logger) (*rtc.Service, *rtc.TURNServer, net.PacketConn, error) {
@@ -144,12 +162,10 @@ func newRTC(c rtcConfig, node string, store state.Store, tickets *ticket.Service
 			return nil, nil, nil, fmt.Errorf("TURN listen on %s: %w", c.TURNAddr, err)
 		}
 		if len(cfg.TURN.URLs) == 0 {
-			host := c.TURNRelayIP
-			if host == "" && len(c.PublicIPs) > 0 {
-				host = c.PublicIPs[0]
-			}
-			if host != "" {
-				cfg.TURN.URLs = []string{"turn:" + net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)) + "?transport=udp"}
+			if u := c.embeddedTURNURL(pc.LocalAddr().(*net.UDPAddr)); u != "" {
+				cfg.TURN.URLs = []string{u}
+			} else {
+				log.Warn("the embedded TURN server is not offered to callers: it does not know an address they can reach; set --turn-relay-ip or --public-ips, or --turn-urls")
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/switchboard/switchboard/internal/redistest"
@@ -52,4 +53,27 @@ func TestMediaPortTakenFailsStartUp(t *testing.T) {
 	failsToStart(t, pc.LocalAddr().String(), "--media-udp-addr", pc.LocalAddr().String())
 	_, _, stop := startServe(t, t.TempDir(), "--media-udp-addr", "", "--media-ports", "50000-50100")
 	stop()
+}
+
+// TestEmbeddedTURNURL: callers are offered the embedded TURN server only
+// on an address a phone can reach: the relay IP, a public IP, or the
+// listen IP when it is one; never loopback or an unspecified address.
+func TestEmbeddedTURNURL(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  rtcConfig
+		at   string
+		want string
+	}{
+		{"default: unspecified", rtcConfig{}, "0.0.0.0:3478", ""},
+		{"loopback", rtcConfig{}, "127.0.0.1:3478", ""},
+		{"listen IP", rtcConfig{}, "192.0.2.7:3478", "turn:192.0.2.7:3478?transport=udp"},
+		{"public IP", rtcConfig{PublicIPs: []string{"203.0.113.5", "203.0.113.6"}}, "0.0.0.0:3478", "turn:203.0.113.5:3478?transport=udp"},
+		{"relay IP first", rtcConfig{TURNRelayIP: "198.51.100.1", PublicIPs: []string{"203.0.113.5"}}, "192.0.2.7:3479", "turn:198.51.100.1:3479?transport=udp"},
+		{"IPv6", rtcConfig{}, "[2001:db8::1]:3478", "turn:[2001:db8::1]:3478?transport=udp"},
+	} {
+		if got := c.cfg.embeddedTURNURL(net.UDPAddrFromAddrPort(netip.MustParseAddrPort(c.at))); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
 }
