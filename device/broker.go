@@ -81,6 +81,10 @@ func (b *Broker) URL() string {
 	return "tcp://" + b.user + ":" + b.pass + "@" + b.Addr()
 }
 
+// Close releases the broker's port when Run will not run (start-up
+// failed after NewBroker); after Run it does nothing useful, and no harm.
+func (b *Broker) Close() error { return b.ln.Close() }
+
 // Run serves until ctx ends, then closes every connection.
 func (b *Broker) Run(ctx context.Context) error {
 	if err := b.srv.Serve(); err != nil {

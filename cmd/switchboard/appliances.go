@@ -83,6 +83,9 @@ func (c deviceConfig) sanitized() deviceConfig {
 type deviceWorker struct {
 	name string
 	run  func(context.Context) error
+	// close, if set, releases what the worker holds when start-up fails
+	// before run runs (run releases it itself).
+	close func()
 }
 
 // newDevices builds the appliance service and its MQTT side: the embedded
@@ -112,20 +115,25 @@ func newDevices(c deviceConfig, data string, store state.Store, tickets *ticket.
 			return nil, nil, err
 		}
 		log.Info("MQTT broker listening", "addr", b.Addr())
-		workers = append(workers, deviceWorker{"mqtt-broker", b.Run})
+		workers = append(workers, deviceWorker{"mqtt-broker", b.Run, func() { _ = b.Close() }})
 		brokerURL, shared = b.URL(), false
 	}
 	if brokerURL != "" {
 		m, err := svc.NewMQTT(device.MQTTConfig{URL: brokerURL, ClientID: c.MQTTClientID, Shared: shared,
 			StoreDir: filepath.Join(data, "mqtt", c.MQTTClientID), Logger: log})
 		if err != nil {
+			for _, w := range workers {
+				if w.close != nil {
+					w.close()
+				}
+			}
 			return nil, nil, err
 		}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_appliance_mqtt_queued_frames",
 			Help: "MQTT frames this node received and has not yet taken up to record.",
 		}, func() float64 { return float64(m.Queued()) }))
-		workers = append(workers, deviceWorker{"mqtt", m.Run})
+		workers = append(workers, deviceWorker{name: "mqtt", run: m.Run})
 	}
 	return svc, workers, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -350,4 +351,43 @@ func getMe(t *testing.T, addr, tok string) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// TestServeFailedStartReleasesSockets: a start-up that fails after the
+// embedded MQTT broker and TURN server took their ports (here the HTTP
+// port is taken) gives those ports back. They were closed only by the
+// workers' Run, which a failed start-up never reaches.
+func TestServeFailedStartReleasesSockets(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mqttAddr := l.Addr().String()
+	l.Close()
+	p, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	turnAddr := p.LocalAddr().String()
+	p.Close()
+	var stderr bytes.Buffer
+	args := []string{"serve", "--addr", taken.Addr().String(), "--data", t.TempDir(), "--mqtt-addr", mqttAddr, "--turn-addr", turnAddr}
+	if code := run(t.Context(), args, &bytes.Buffer{}, &stderr, env()); code != exitFail || !strings.Contains(stderr.String(), "listen on") {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if l, err := net.Listen("tcp", mqttAddr); err != nil {
+		t.Errorf("MQTT broker port still held: %v", err)
+	} else {
+		l.Close()
+	}
+	if p, err := net.ListenPacket("udp", turnAddr); err != nil {
+		t.Errorf("TURN port still held: %v", err)
+	} else {
+		p.Close()
+	}
 }

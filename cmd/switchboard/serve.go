@@ -118,6 +118,9 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 		return fmt.Errorf("calls: %w", err)
 	}
 	defer calls.Close() // when start-up fails below; after Run, a no-op
+	if turnConn != nil {
+		defer turnConn.Close() // likewise: the TURN server's Run closes it
+	}
 	// One registry for /metrics: the gateway registers its own and the
 	// domains' series on it, and the workers built here theirs.
 	reg := prometheus.NewRegistry()
@@ -125,6 +128,11 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	devices, deviceWorkers, err := newDevices(c.Device, c.Data, store, tickets, auth.NewIssuer(c.Auth, key, store), reg, log)
 	if err != nil {
 		return fmt.Errorf("appliances: %w", err)
+	}
+	for _, w := range deviceWorkers {
+		if w.close != nil {
+			defer w.close() // when start-up fails below; after run, harmless
+		}
 	}
 	srv := gateway.New(c.HTTP, gateway.Deps{
 		Store:    store,
