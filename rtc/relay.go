@@ -270,12 +270,17 @@ func (rm *room) closeParties() {
 	rm.mu.Lock()
 	rm.ended = true
 	all := append([]*party{rm.caller, rm.agent}, rm.listeners...)
+	for _, p := range all {
+		// Under mu, as stateChanged sets it; a callback already running
+		// sees ended and does nothing.
+		if p != nil && p.grace != nil {
+			p.grace.Stop()
+			p.grace = nil
+		}
+	}
 	rm.mu.Unlock()
 	for _, p := range all {
 		if p != nil {
-			if p.grace != nil {
-				p.grace.Stop()
-			}
 			_ = p.pc.Close()
 			if rm.relay.fast != nil {
 				rm.relay.fast.detach(p)
@@ -540,7 +545,13 @@ func (rm *room) stateChanged(p *party, s webrtc.PeerConnectionState) {
 			rm.mu.Lock()
 			if p.grace == nil && !rm.ended {
 				p.grace = time.AfterFunc(svc.cfg.ReconnectGrace, func() {
-					if p.connected.Load() {
+					rm.mu.Lock()
+					ended := rm.ended
+					rm.mu.Unlock()
+					// A closed room (the call ended, or this node is
+					// stopping and another will take the call over) is
+					// not this timer's to end.
+					if ended || p.connected.Load() {
 						return
 					}
 					ctx := context.Background()
