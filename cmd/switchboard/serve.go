@@ -203,15 +203,21 @@ func runServer(ctx context.Context, c Config, log *slog.Logger) error {
 	log.Info("draining", "deadline", c.ShutdownTimeout.String())
 	dctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
+	var errs []error
 	if err := srv.Shutdown(dctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
 	}
 	// Shutdown closes the listener only if Serve already took it: a stop
 	// that came before that goroutine ran would leave Serve accepting.
+	// Whatever Shutdown said, Serve and the workers (cancelled with ctx)
+	// are waited for before the stores they use close.
 	_ = ln.Close()
 	<-served
 	if err := workers.Wait(); err != nil {
-		return fmt.Errorf("worker: %w", err)
+		errs = append(errs, fmt.Errorf("worker: %w", err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	log.Info("stopped")
 	return nil
