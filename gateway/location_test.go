@@ -240,18 +240,24 @@ func TestDispatchHTTP(t *testing.T) {
 	}
 }
 
+// dialPositions serves e and opens tech-ws's positions WebSocket.
+func dialPositions(t *testing.T, e *locEnv) (*fws.Conn, string) {
+	t.Helper()
+	addr := e.listen(t)
+	c, _, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/me/positions/ws?access_token="+e.token(t, "tech-ws", auth.RoleTechnician), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, addr
+}
+
 // TestPositionsWebSocket: batches over the WebSocket follow POST's rules,
 // a refused batch answers a problem and the connection stays open, and a
 // technician cannot stream for someone else.
 func TestPositionsWebSocket(t *testing.T) {
 	e := newLocEnv(t, gateway.Config{}, location.Config{}, nil)
-	addr := e.listen(t)
-	tok := e.token(t, "tech-ws", auth.RoleTechnician)
-	c, _, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/me/positions/ws?access_token="+tok, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, addr := dialPositions(t, e)
 	now := time.Now()
 	exchange := func(msg []byte) api.PositionReply {
 		t.Helper()
@@ -278,7 +284,7 @@ func TestPositionsWebSocket(t *testing.T) {
 	if r := exchange(batchJSON(fixJSON("52.5001", "13.4", now.Add(time.Second)))); r.Result == nil || r.Result.Latest.Lat != 52.5001 {
 		t.Fatalf("reply %+v", r)
 	}
-	_, res, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/someone-else/positions/ws?access_token="+tok, nil)
+	_, res, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/someone-else/positions/ws?access_token="+e.token(t, "tech-ws", auth.RoleTechnician), nil)
 	if err == nil || res == nil || res.StatusCode != 403 {
 		t.Fatalf("streaming for someone else: %v %v", res, err)
 	}
@@ -292,13 +298,7 @@ func TestPositionsWebSocket(t *testing.T) {
 func TestPositionsWebSocketShutdown(t *testing.T) {
 	checkNoLeaks(t)
 	e := newLocEnv(t, gateway.Config{}, location.Config{}, nil)
-	addr := e.listen(t)
-	tok := e.token(t, "tech-ws", auth.RoleTechnician)
-	c, _, err := fws.DefaultDialer.Dial("ws://"+addr+"/v1/technicians/me/positions/ws?access_token="+tok, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := dialPositions(t, e)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if err := c.WriteMessage(fws.TextMessage, batchJSON(fixJSON("52.5", "13.4", time.Now()))); err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestPositionsWebSocketShutdown(t *testing.T) {
 	}
 	// Well within pongWait: only the drain can end the socket this soon.
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = c.ReadMessage()
+	_, _, err := c.ReadMessage()
 	var ce *fws.CloseError
 	if !errors.As(err, &ce) || ce.Code != gateway.CloseServiceRestart {
 		t.Fatalf("idle socket after shutdown: %v, want close 1012", err)
