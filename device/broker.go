@@ -18,10 +18,10 @@ import (
 
 // Broker is the embedded MQTT broker (mochi-mqtt) of a single-node
 // install. Appliances log in with their serial (as username and client
-// ID) and MQTTPassword; each may
-// publish only under appliances/{its serial}/ and subscribe only to its
-// command topic. The gateway's own client logs in with a random password
-// made at start, known only to this process.
+// ID) and MQTTPassword; each may publish only under appliances/{its
+// serial}/ and subscribe only to its command topic. The gateway's own
+// client logs in with a random password made at start, known only to
+// this process.
 type Broker struct {
 	srv        *mqtt.Server
 	ln         *acceptGate

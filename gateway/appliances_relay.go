@@ -211,12 +211,8 @@ func (s *Server) relayWriter(ctx context.Context, conn *websocket.Conn, req *rel
 				return
 			}
 		case now := <-check.C:
-			if s.draining.Load() {
-				end(ending{CloseServiceRestart, "service restart: reconnect"})
-				return
-			}
-			if !req.expires.IsZero() && now.After(req.expires) {
-				end(ending{CloseTokenExpired, "relay token expired: refresh it and reconnect"})
+			if e, ok := s.socketEnding(req.expires, now, "relay token expired: refresh it and reconnect"); ok {
+				end(e)
 				return
 			}
 		}

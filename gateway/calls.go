@@ -211,12 +211,8 @@ func (s *Server) serveRTC(conn *websocket.Conn) {
 					return
 				}
 			case now := <-check.C:
-				if s.draining.Load() {
-					stop(ending{CloseServiceRestart, "service restart: reconnect"})
-					return
-				}
-				if !expires.IsZero() && now.After(expires) {
-					stop(ending{CloseTokenExpired, "token expired: reconnect with a fresh token"})
+				if e, ok := s.socketEnding(expires, now, tokenExpired); ok {
+					stop(e)
 					return
 				}
 			}

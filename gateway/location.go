@@ -458,7 +458,7 @@ func (s *Server) servePositionsWS(conn *websocket.Conn) {
 					return
 				}
 			case now := <-check.C:
-				if e, ok := s.positionsEnding(req, now); ok {
+				if e, ok := s.socketEnding(req.expires, now, tokenExpired); ok {
 					end(e)
 					return
 				}
@@ -478,7 +478,7 @@ func (s *Server) servePositionsWS(conn *websocket.Conn) {
 		if err != nil || ctx.Err() != nil {
 			return
 		}
-		if e, ok := s.positionsEnding(req, time.Now()); ok {
+		if e, ok := s.socketEnding(req.expires, time.Now(), tokenExpired); ok {
 			end(e)
 			return
 		}
@@ -489,17 +489,6 @@ func (s *Server) servePositionsWS(conn *websocket.Conn) {
 			return
 		}
 	}
-}
-
-// positionsEnding says whether a positions socket must end now, and how.
-func (s *Server) positionsEnding(req *positionsReq, now time.Time) (ending, bool) {
-	switch {
-	case s.draining.Load():
-		return ending{CloseServiceRestart, "service restart: reconnect"}, true
-	case !req.expires.IsZero() && now.After(req.expires):
-		return ending{CloseTokenExpired, "token expired: reconnect with a fresh token"}, true
-	}
-	return ending{}, false
 }
 
 // positionsMessage handles one WebSocket message as POST would.

@@ -196,7 +196,7 @@ func (s *Server) follow(ctx context.Context, req *streamReq, sub *ticket.Subscri
 		case err == nil:
 			now := time.Now()
 			if !req.expires.IsZero() && now.After(req.expires) {
-				return ending{CloseTokenExpired, "token expired: reconnect with a fresh token" + resume()}
+				return ending{CloseTokenExpired, tokenExpired + resume()}
 			}
 			if err := idle(now); err != nil {
 				return ending{}
@@ -278,6 +278,22 @@ func (s *Server) serveWS(conn *websocket.Conn) {
 
 func (s *Server) wsClose(conn *websocket.Conn, end ending) {
 	_ = conn.WriteControl(fws.CloseMessage, fws.FormatCloseMessage(end.code, end.reason), time.Now().Add(closeWait))
+}
+
+// tokenExpired is the close reason of a socket whose access token expired.
+const tokenExpired = "token expired: reconnect with a fresh token"
+
+// socketEnding says whether a long-lived socket must end now, and with
+// what close: the node is draining, or the token that opened it expired
+// (at expires; zero: never), which closes with the reason expired.
+func (s *Server) socketEnding(expires, now time.Time, expired string) (ending, bool) {
+	switch {
+	case s.draining.Load():
+		return ending{CloseServiceRestart, "service restart: reconnect"}, true
+	case !expires.IsZero() && now.After(expires):
+		return ending{CloseTokenExpired, expired}, true
+	}
+	return ending{}, false
 }
 
 // drain reads and drops what the client still sends after our close

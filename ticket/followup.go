@@ -85,11 +85,10 @@ func (s *Service) CheckFollowUp(req api.FollowUpRequest) error {
 	// MaxPayload once JSON-encoded ('<' takes six bytes there, '"' two),
 	// which Append refuses after the follow-up is stored and indexed: it
 	// would fire anyway, and its follow_up_due would fail every FireDue.
+	// So the event is checked here as Append will check it.
 	fu := api.FollowUp{ID: newID("fu_"), At: req.At.UTC(), Action: req.Action, Note: req.Note, Offer: req.Offer}
-	if n := len(followUpPayload(fu)); n > MaxPayload {
-		return fmt.Errorf("%w: note and offer are %d bytes as JSON, over the %d an event may carry", ErrInvalid, n, MaxPayload)
-	}
-	return nil
+	_, err := validatePayload(api.EventFollowUpScheduled, followUpPayload(fu))
+	return err
 }
 
 func followUpPayload(fu api.FollowUp) json.RawMessage {

@@ -94,11 +94,12 @@ func (s *Service) Ingest(ctx context.Context, channel string, req api.IngestRequ
 	}
 	// Within MaxText, a text may still make an event over MaxPayload once
 	// JSON-encoded (an HTML mail: '<', '>' and '&' take six bytes there),
-	// which Append refuses: checked before a customer or ticket is made
-	// for a message that would never land on it.
+	// which Append refuses: the event is checked as Append will check it
+	// before a customer or ticket is made for a message that would never
+	// land on it.
 	payload, _ := json.Marshal(api.MessagePayload{Text: req.Text, ExternalID: req.ExternalID, Handle: h})
-	if len(payload) > MaxPayload {
-		return api.IngestResult{}, fmt.Errorf("%w: text is %d bytes as JSON, over the %d an event may carry", ErrInvalid, len(payload), MaxPayload)
+	if _, err := validatePayload(api.EventMessage, payload); err != nil {
+		return api.IngestResult{}, err
 	}
 	dedup := "ingest:ext:" + channel + ":" + req.ExternalID
 	if raw, err := s.st.Get(ctx, dedup); err == nil {
